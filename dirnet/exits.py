@@ -1,0 +1,133 @@
+"""Dynamic exits (Sec. 4): run the refiner until each sample's policy says stop.
+
+Exits are decided per sample: a sample that exits leaves the batch, so it stops costing compute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .models.dirnet import DIRNet, LoopOutput
+
+__all__ = ["EXIT_MODES", "ExitPolicy", "ExitResult", "exit_probability", "run_with_exits"]
+
+EXIT_MODES = ("none", "variance", "gate")
+
+
+@dataclass(frozen=True)
+class ExitPolicy:
+    """When to stop refining.
+
+    mode: "none" runs max_loops; "variance" exits once the mean predicted variance (2D in px^2 of a
+        224 px crop and 3D in mm^2, all 105 coordinates) is below tau_var; "gate" asks the gate G.
+    tau_gate: softmax temperature of the gate; higher exits earlier (Sec. 4.2).
+    sample: sample the gate's action as in the paper; otherwise exit deterministically at the first
+        loop where the sampled policy would have exited with probability >= 1/2 (its median exit
+        loop), which is stable frame to frame and still exits earlier as tau_gate rises.
+    """
+
+    mode: str = "gate"
+    tau_var: float = 20.0
+    tau_gate: float = 1.0
+    max_loops: int = 4
+    sample: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in EXIT_MODES:
+            raise ValueError(f"exit mode must be one of {EXIT_MODES}, got {self.mode!r}")
+        if self.tau_gate <= 0:
+            raise ValueError(f"tau_gate must be > 0, got {self.tau_gate}")
+        if self.tau_var < 0:
+            raise ValueError(f"tau_var must be >= 0, got {self.tau_var}")
+        if self.max_loops < 1:
+            raise ValueError(f"max_loops must be >= 1, got {self.max_loops}")
+
+
+@dataclass
+class ExitResult:
+    """Outputs of a batch run with exits.
+
+    final: the last executed loop's LoopOutput for every sample.
+    loops: (B,) int64 refiner passes each sample ran.
+    joints2d, joints3d, alpha2d, alpha3d: (L, B, 21, D) per loop, NaN after a sample exited.
+    exit_prob: (L, B) the gate's EXIT probability at tau_gate (NaN after exit).
+    """
+
+    final: LoopOutput
+    loops: torch.Tensor
+    joints2d: torch.Tensor
+    joints3d: torch.Tensor
+    alpha2d: torch.Tensor
+    alpha3d: torch.Tensor
+    exit_prob: torch.Tensor
+
+
+def exit_probability(gate_logits: torch.Tensor, tau_gate: float) -> torch.Tensor:
+    """P(EXIT) under the temperature softmax over (EXIT, CONTINUE). (B, 2) -> (B,)."""
+    return torch.softmax(gate_logits / tau_gate, dim=-1)[:, 0]
+
+
+def mean_variance(out: LoopOutput) -> torch.Tensor:
+    """(B,) mean sigma^2 over all 2D and 3D joint coordinates."""
+    return torch.cat((out.alpha2d.flatten(1), out.alpha3d.flatten(1)), 1).exp().mean(1)
+
+
+@torch.no_grad()
+def run_with_exits(model: DIRNet, images: torch.Tensor, policy: ExitPolicy,
+                   generator: torch.Generator | None = None) -> ExitResult:
+    """Inference with per-sample dynamic exits.
+
+    Args:
+        model: a DIRNet in eval mode.
+        images: (B, 3, R, R) float RGB in [0, 1].
+        policy: exit rule and thresholds; policy.max_loops is capped by the model's max_loops.
+        generator: random source when policy.sample is set.
+    """
+    max_loops = min(policy.max_loops, model.cfg.max_loops)
+    features = model.forward_features(images)
+    batch = images.shape[0]
+    active = torch.arange(batch, device=images.device)
+    survival = torch.ones(batch, device=images.device)
+    loops = torch.zeros(batch, dtype=torch.long, device=images.device)
+    trace: dict[str, list[torch.Tensor]] = {k: [] for k in ("joints2d", "joints3d", "alpha2d", "alpha3d", "exit_prob")}
+    finals: list[tuple[torch.Tensor, LoopOutput]] = []
+    attention = None
+    for loop in range(max_loops):
+        refined = model.forward_refine(features[active], loop, attention)
+        out = model.forward_head(refined)
+        p_exit = exit_probability(out.gate_logits, policy.tau_gate)
+        for key in ("joints2d", "joints3d", "alpha2d", "alpha3d"):
+            value = getattr(out, key)
+            full = value.new_full((batch,) + value.shape[1:], float("nan"))
+            full[active] = value
+            trace[key].append(full)
+        full_p = p_exit.new_full((batch,), float("nan"))
+        full_p[active] = p_exit
+        trace["exit_prob"].append(full_p)
+        loops[active] = loop + 1
+
+        if loop == max_loops - 1 or policy.mode == "none":
+            done = torch.full_like(p_exit, loop == max_loops - 1, dtype=torch.bool)
+        elif policy.mode == "variance":
+            done = mean_variance(out) < policy.tau_var
+        elif policy.sample:
+            done = torch.bernoulli(p_exit, generator=generator).bool()
+        else:
+            survival[active] *= 1 - p_exit
+            done = survival[active] <= 0.5
+        if done.any():
+            finals.append((active[done], out.index(done)))
+        if done.all():
+            break
+        keep = ~done
+        active = active[keep]
+        attention = model.attention(refined[keep])
+
+    order = torch.cat([idx for idx, _ in finals])
+    merged = {k: torch.cat([getattr(o, k) for _, o in finals]) for k in vars(finals[0][1])}
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=order.device)
+    final = LoopOutput(**{k: v[inverse] for k, v in merged.items()})
+    stacked = {k: torch.stack(v) for k, v in trace.items()}
+    return ExitResult(final=final, loops=loops, **stacked)

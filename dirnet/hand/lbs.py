@@ -1,0 +1,133 @@
+"""Linear blend skinning and rotation helpers: pure batched torch functions, no state.
+
+Follows the shape of smplx's ``lbs.py`` (https://github.com/vchoutas/smplx): joints are posed down a
+kinematic tree by ``batch_rigid_transform`` and every vertex is moved by the weighted sum of its
+joints' rigid transforms. Units are whatever the inputs use (the hand models use millimetres).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+__all__ = [
+    "batch_rodrigues", "batch_rigid_transform", "lbs",
+    "axis_angle_to_quaternion", "quaternion_multiply", "quaternion_to_axis_angle",
+]
+
+
+def batch_rodrigues(rot_vecs: torch.Tensor, epsilon: float = 1e-8) -> torch.Tensor:
+    """Axis-angle vectors to rotation matrices (Rodrigues' formula).
+
+    Args:
+        rot_vecs: (N, 3) axis-angle vectors; direction = axis, norm = angle in radians.
+        epsilon: keeps the axis finite (and the gradient defined) at zero rotation.
+
+    Returns:
+        (N, 3, 3) rotation matrices, same dtype/device as the input.
+    """
+    angle = torch.sqrt((rot_vecs * rot_vecs).sum(dim=1, keepdim=True) + epsilon * epsilon)
+    axis = rot_vecs / angle
+    cos = torch.cos(angle).unsqueeze(-1)
+    sin = torch.sin(angle).unsqueeze(-1)
+    rx, ry, rz = axis.unbind(dim=1)
+    zeros = torch.zeros_like(rx)
+    K = torch.stack([zeros, -rz, ry, rz, zeros, -rx, -ry, rx, zeros], dim=1).view(-1, 3, 3)
+    eye = torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device)
+    return eye + sin * K + (1.0 - cos) * torch.bmm(K, K)
+
+
+def batch_rigid_transform(rot_mats: torch.Tensor, joints: torch.Tensor,
+                          parents: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pose the joints of a kinematic tree.
+
+    Joint i rotates by rot_mats[:, i] about its rest location, relative to its parent; the root's
+    rotation is about its own rest location, which stays fixed.
+
+    Args:
+        rot_mats: (B, J, 3, 3) local rotation of each joint, in the rest pose's axes.
+        joints: (B, J, 3) or (J, 3) rest joint locations.
+        parents: length-J parent index per joint, -1 for the root (index 0); parents precede children.
+
+    Returns:
+        posed_joints: (B, J, 3) joint locations after posing, same units as `joints`.
+        rel_transforms: (B, J, 4, 4) transform of each joint that maps a rest-pose point rigidly
+            attached to that joint to its posed location (what skinning blends).
+    """
+    B, J = rot_mats.shape[:2]
+    joints = joints.expand(B, J, 3) if joints.dim() == 3 else joints.unsqueeze(0).expand(B, J, 3)
+    parent_idx = list(parents)
+    rel = joints.clone()
+    rel[:, 1:] = joints[:, 1:] - joints[:, parent_idx[1:]]
+    # World rotation and translation per joint, built down the tree (parents precede children).
+    rots = [rot_mats[:, 0]]
+    trans = [rel[:, 0]]
+    for i in range(1, J):
+        p = parent_idx[i]
+        rots.append(rots[p] @ rot_mats[:, i])
+        trans.append(trans[p] + (rots[p] @ rel[:, i].unsqueeze(-1)).squeeze(-1))
+    world_r = torch.stack(rots, dim=1)
+    posed = torch.stack(trans, dim=1)
+    # Skinning transform: x -> R (x - j_rest) + j_posed.
+    t = posed - (world_r @ joints.unsqueeze(-1)).squeeze(-1)
+    top = torch.cat([world_r, t.unsqueeze(-1)], dim=-1)
+    bottom = torch.zeros_like(top[..., :1, :])
+    bottom[..., 0, 3] = 1.0
+    return posed, torch.cat([top, bottom], dim=-2)
+
+
+def lbs(rot_mats: torch.Tensor, v_shaped: torch.Tensor, joints: torch.Tensor,
+        parents: Sequence[int], weights: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Linear blend skinning of an already shaped template (no pose correctives).
+
+    Args:
+        rot_mats: (B, J, 3, 3) local joint rotations (see `batch_rigid_transform`).
+        v_shaped: (B, V, 3) or (V, 3) rest-pose vertices after any shape blend.
+        joints: (B, J, 3) or (J, 3) rest-pose joints matching `v_shaped`.
+        parents: length-J parent indices, -1 for the root.
+        weights: (V, J) skinning weights, rows summing to 1.
+
+    Returns:
+        vertices: (B, V, 3) posed vertices, same units as the inputs.
+        posed_joints: (B, J, 3) posed joints.
+        rel_transforms: (B, J, 4, 4) per-joint skinning transforms (to pose points, e.g. fingertips,
+            that follow one joint rigidly).
+    """
+    posed_joints, transforms = batch_rigid_transform(rot_mats, joints, parents)
+    B, J = transforms.shape[:2]
+    # Blend only the 3x4 part: (V, J) @ (B, J, 12) -> (B, V, 12).
+    blended = torch.matmul(weights, transforms[:, :, :3, :].reshape(B, J, 12)).view(B, -1, 3, 4)
+    if v_shaped.dim() == 2:
+        v_shaped = v_shaped.unsqueeze(0)
+    vertices = (blended[..., :3] * v_shaped.unsqueeze(-2)).sum(-1) + blended[..., 3]
+    return vertices, posed_joints, transforms
+
+
+def axis_angle_to_quaternion(rot_vecs: torch.Tensor) -> torch.Tensor:
+    """Axis-angle (..., 3) to unit quaternions (..., 4) as (w, x, y, z)."""
+    angle = torch.sqrt((rot_vecs * rot_vecs).sum(-1, keepdim=True) + 1e-16)
+    half = 0.5 * angle
+    return torch.cat([torch.cos(half), rot_vecs * (torch.sin(half) / angle)], dim=-1)
+
+
+def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product of (..., 4) quaternions (w, x, y, z): the rotation `b` then `a`."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ], dim=-1)
+
+
+def quaternion_to_axis_angle(quats: torch.Tensor) -> torch.Tensor:
+    """Unit quaternions (..., 4) as (w, x, y, z) to axis-angle (..., 3), angle in [0, pi]."""
+    # q and -q are the same rotation: take w >= 0 so the angle stays in [0, pi].
+    quats = torch.where(quats[..., :1] < 0, -quats, quats)
+    xyz = quats[..., 1:]
+    sin_half = torch.sqrt((xyz * xyz).sum(-1, keepdim=True) + 1e-16)
+    angle = 2.0 * torch.atan2(sin_half, quats[..., :1])
+    return xyz * (angle / sin_half)

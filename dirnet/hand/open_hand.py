@@ -1,0 +1,114 @@
+"""The default, openly licensed right hand: MakeHuman's CC0 hand with MANO's kinematic tree.
+
+`assets/open_hand.npz` is built by `tools/build_open_hand.py` (provenance and licence are stored in
+the file and in `assets/open_hand_LICENSE.md`): 1686 vertices, 3368 triangles, 16 bones in MANO
+order, MakeHuman's slightly curled rest pose, millimetres, canonical frame of `dirnet.hand.base`.
+
+Shape (num_shape = 4, zeros = the MakeHuman mean hand, all sizes about the wrist):
+    0 log_scale:        the whole hand is scaled by exp(shape[0]) (0.1 -> 10.5% larger).
+    1 finger_length:    every phalanx of every finger and the thumb is (1 + shape[1]) times as long.
+    2 palm_width:       the palm is (1 + shape[2]) times as wide; the fingers move sideways with
+                        their knuckles without widening.
+    3 finger_thickness: finger girth about the bone axes is (1 + shape[3]) times as large; the
+                        joints do not move.
+Coefficients 1-3 are linear blend shapes, so they are exact for the joints and first order for the
+flesh; keep them within about +-0.3.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dirnet.hand.base import HandMeshOutput, HandModel
+from dirnet.hand.lbs import batch_rodrigues, lbs
+from dirnet.hand.poses import angles_to_pose
+from dirnet.hand.skeleton import MANO_TO_MEDIAPIPE
+
+__all__ = ["OpenHandLayer", "SHAPE_NAMES", "DEFAULT_ASSET"]
+
+SHAPE_NAMES: tuple[str, ...] = ("log_scale", "finger_length", "palm_width", "finger_thickness")
+DEFAULT_ASSET = Path(__file__).resolve().parents[2] / "assets" / "open_hand.npz"
+
+_MP_OF_MANO = [MANO_TO_MEDIAPIPE.index(m) for m in range(21)]  # MediaPipe index of MANO joint m
+_TIP_BONES = [15, 3, 6, 12, 9]  # distal bone (MANO) carrying each tip: thumb, index, middle, ring, pinky
+_REQUIRED = ("v_template", "faces", "weights", "joints", "parents", "joint_axes", "angle_limits",
+             "rest_flexion", "vertex_shape_dirs", "joint_shape_dirs")
+
+
+class OpenHandLayer(HandModel):
+    """Posable MakeHuman right hand (see the module docstring for shape and frame).
+
+    Buffers: v_template (V, 3) mm; faces (F, 3) int64; weights (V, 16); rest_joints (21, 3) mm,
+    MediaPipe order; vertex_shape_dirs (V, 3, 3) and joint_shape_dirs (21, 3, 3) mm per unit of
+    shape[1:]; joint_axes (15, 3, 3) unit [flexion, abduction, twist] axes per articulated joint
+    (MANO order) in rest-pose coordinates; angle_limits (15, 3, 2) radians about the rest pose;
+    rest_flexion (15,) radians of curl of the rest pose (see `dirnet.hand.poses`).
+    """
+
+    name = "open"
+    num_shape = len(SHAPE_NAMES)
+
+    def __init__(self, path: str | Path = DEFAULT_ASSET) -> None:
+        """Load the hand.
+
+        Args:
+            path: an open_hand.npz built by tools/build_open_hand.py.
+
+        Raises:
+            FileNotFoundError: `path` does not exist.
+            ValueError: the file lacks an array the model needs.
+        """
+        super().__init__()
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"open hand asset not found: {path} (run tools/build_open_hand.py)")
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in _REQUIRED if k not in data]
+            if missing:
+                raise ValueError(f"{path} is not an open hand asset: missing {missing}")
+            arrays = {k: data[k] for k in _REQUIRED}
+            self.licence = str(data["licence"]) if "licence" in data else ""
+        self.parents: tuple[int, ...] = tuple(int(p) for p in arrays.pop("parents"))
+        faces = arrays.pop("faces")
+        self.register_buffer("faces", torch.as_tensor(faces, dtype=torch.int64))
+        for key, value in arrays.items():
+            buffer_name = "rest_joints" if key == "joints" else key
+            self.register_buffer(buffer_name, torch.as_tensor(value, dtype=torch.float32))
+        # The 16 LBS joints (MANO order) and the 5 tips, picked from the MediaPipe-ordered joints.
+        self.register_buffer("_lbs_index", torch.as_tensor(_MP_OF_MANO[:16]), persistent=False)
+        self.register_buffer("_tip_index", torch.as_tensor(_MP_OF_MANO[16:]), persistent=False)
+        self.register_buffer("_to_mediapipe", torch.as_tensor(MANO_TO_MEDIAPIPE), persistent=False)
+
+    def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
+                shape: torch.Tensor) -> HandMeshOutput:
+        """Pose the hand; see `HandModel.forward`.
+
+        Args:
+            global_orient: (B, 3, 3) rotation about the wrist.
+            hand_pose: (B, 15, 3) axis-angle, MANO order, rest-pose axes; zeros = rest pose.
+            shape: (B, 4) coefficients, see the module docstring.
+
+        Returns:
+            HandMeshOutput with joints (B, 21, 3) MediaPipe order and vertices (B, V, 3), mm.
+        """
+        B = hand_pose.shape[0]
+        lin = shape[:, 1:]
+        v_shaped = self.v_template + torch.einsum("bk,vck->bvc", lin, self.vertex_shape_dirs)
+        joints21 = self.rest_joints + torch.einsum("bk,jck->bjc", lin, self.joint_shape_dirs)
+        rot = batch_rodrigues(hand_pose.reshape(-1, 3)).view(B, 15, 3, 3)
+        rot_mats = torch.cat([global_orient.unsqueeze(1), rot], dim=1)
+        verts, posed, transforms = lbs(rot_mats, v_shaped, joints21[:, self._lbs_index], self.parents,
+                                       self.weights)
+        # Fingertips follow their distal bone rigidly.
+        tip_rest = joints21[:, self._tip_index]
+        tip_tf = transforms[:, _TIP_BONES]
+        tips = (tip_tf[..., :3, :3] @ tip_rest.unsqueeze(-1)).squeeze(-1) + tip_tf[..., :3, 3]
+        joints = torch.cat([posed, tips], dim=1)[:, self._to_mediapipe]
+        scale = torch.exp(shape[:, :1]).unsqueeze(-1)
+        return HandMeshOutput(joints=joints * scale, vertices=verts * scale)
+
+    def angles_to_pose(self, angles: torch.Tensor) -> torch.Tensor:
+        """(B, 15, 3) [flexion, abduction, twist] radians about the rest pose -> (B, 15, 3) axis-angle."""
+        return angles_to_pose(angles, self.joint_axes)

@@ -1,0 +1,153 @@
+"""DIR-Net: Dynamic Iterative Refinement for Efficient 3D Hand Pose Estimation (Yang et al., WACV 2022).
+
+Paper: https://openaccess.thecvf.com/content/WACV2022/html/Yang_Dynamic_Iterative_Refinement_for_Efficient_3D_Hand_Pose_Estimation_WACV_2022_paper.html
+
+Iterative ResNet9: a Feature Extractor (FE) runs once; the Refiner (RF, the last IR9 stages, with one
+BatchNorm set per loop) runs again and again on FE's features multiplied by an attention map the
+Attention Map Generator (AMG) decodes from the previous loop. Every loop predicts a hand (pose,
+shape, rotation, weak-perspective camera), its own uncertainty, and an exit decision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import DIRNetConfig
+from ..geometry import rot6d_to_matrix, weak_perspective
+from ..hand.base import HandModel
+from .blocks import (AttentionMapGenerator, BasicBlock, ExitGate, PoseHead, Stem,
+                     UncertaintyHead, UpsampleFeedback)
+
+__all__ = ["LoopOutput", "DIRNet", "IMAGE_MEAN", "IMAGE_STD", "REFERENCE_RES"]
+
+# ImageNet statistics; the network normalises internally so callers pass RGB in [0, 1].
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+# 2D variances and losses are measured in pixels of a 224 px crop whatever the input resolution.
+REFERENCE_RES = 224
+_IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+@dataclass
+class LoopOutput:
+    """Everything one refiner pass predicts for a batch.
+
+    joints2d: (B, 21, 2) pixels of the network input. joints3d: (B, 21, 3) mm, camera axes,
+    wrist-relative. vertices: (B, V, 3) mm, same frame. alpha2d: (B, 21, 2) log sigma^2 in
+    (224-px-crop pixels)^2. alpha3d: (B, 21, 3) log sigma^2 in mm^2. gate_logits: (B, 2) for
+    (EXIT, CONTINUE). pose: (B, 15, 3) axis-angle; shape: (B, num_shape); rotation: (B, 3, 3);
+    scale: (B,) px/mm; trans: (B, 2) px (the wrist's 2D position).
+    """
+
+    joints2d: torch.Tensor
+    joints3d: torch.Tensor
+    vertices: torch.Tensor
+    alpha2d: torch.Tensor
+    alpha3d: torch.Tensor
+    gate_logits: torch.Tensor
+    pose: torch.Tensor
+    shape: torch.Tensor
+    rotation: torch.Tensor
+    scale: torch.Tensor
+    trans: torch.Tensor
+
+    def index(self, idx: torch.Tensor) -> "LoopOutput":
+        """The same fields for a subset of the batch."""
+        return LoopOutput(**{k: v[idx] for k, v in vars(self).items()})
+
+
+class DIRNet(nn.Module):
+    """Iterative ResNet9 + pose predictor + uncertainty + exit gate.
+
+    Args:
+        cfg: architecture; see DIRNetConfig.
+        hand: the hand model mapping (rotation, pose, shape) to joints; kept out of state_dict.
+    """
+
+    def __init__(self, cfg: DIRNetConfig, hand: HandModel):
+        super().__init__()
+        if hand.num_shape != cfg.num_shape:
+            raise ValueError(f"hand model {hand.name!r} has {hand.num_shape} shape parameters, "
+                             f"config expects {cfg.num_shape}")
+        self.cfg = cfg
+        c, loops = cfg.base_channels, cfg.max_loops
+        widths = (c, 2 * c, 4 * c, 8 * c)
+        strides = (1, 2, 2, 2)
+        split = cfg.loop_point - 1  # stages before the loop point belong to FE
+        ins = (c,) + widths[:-1]
+        self.stem = Stem(c)
+        self.fe_stages = nn.ModuleList(BasicBlock(ins[i], widths[i], strides[i]) for i in range(split))
+        self.rf_stages = nn.ModuleList(
+            BasicBlock(ins[i], widths[i], strides[i], num_loops=loops) for i in range(split, 4))
+        num_up = sum(1 for s in strides[split:] if s == 2)
+        self.feedback = (AttentionMapGenerator(widths[-1], num_up) if cfg.feedback == "amg"
+                         else UpsampleFeedback(num_up))
+        self.pose_head = PoseHead(widths[-1], cfg.fc_dim, cfg.num_shape)
+        self.var_head = UncertaintyHead(widths[-1], cfg.fc_dim)
+        self.gate = ExitGate(cfg.fc_dim, cfg.gate_hidden)
+        self.register_buffer("mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("identity_6d", torch.tensor(_IDENTITY_6D), persistent=False)
+        self.hand = hand
+
+    # The three stages of a forward pass (timm's forward_features / intermediates / head split).
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """FE: (B, 3, R, R) RGB in [0, 1] -> features (B, C_fe, R/8, R/8) at the default loop point."""
+        x = self.stem((images - self.mean) / self.std)
+        for stage in self.fe_stages:
+            x = stage(x)
+        return x
+
+    def forward_refine(self, features: torch.Tensor, loop: int,
+                       attention: torch.Tensor | None = None) -> torch.Tensor:
+        """RF with loop `loop`'s BatchNorms on FE features, attention-weighted after loop 0."""
+        x = features if attention is None else features * attention
+        for stage in self.rf_stages:
+            x = stage(x, loop)
+        return x
+
+    def attention(self, refined: torch.Tensor) -> torch.Tensor:
+        """AMG (or the parameter-free upsampling of Table 3): map in [0, 1] shaped like FE output."""
+        return self.feedback(refined)
+
+    def forward_head(self, refined: torch.Tensor) -> LoopOutput:
+        """Pose predictor, hand model, weak-perspective projection, uncertainty and gate."""
+        h = refined.mean((2, 3))
+        pose, shape, rot6d, trans, log_scale = self.pose_head(h)
+        alpha2d, alpha3d, f = self.var_head(h)
+        res = self.cfg.input_res
+        rotation = rot6d_to_matrix(rot6d + self.identity_6d)
+        scale = self.cfg.scale_prior * (res / REFERENCE_RES) * torch.exp(log_scale.squeeze(-1))
+        trans = res * (0.5 + 0.5 * trans)
+        mesh = self.hand(rotation, pose.view(-1, 15, 3), shape)
+        return LoopOutput(
+            joints2d=weak_perspective(mesh.joints, scale, trans), joints3d=mesh.joints,
+            vertices=mesh.vertices, alpha2d=alpha2d, alpha3d=alpha3d, gate_logits=self.gate(f),
+            pose=pose.view(-1, 15, 3), shape=shape, rotation=rotation, scale=scale, trans=trans)
+
+    def forward(self, images: torch.Tensor, num_loops: int | None = None) -> list[LoopOutput]:
+        """Run every loop for the whole batch (training, deep supervision over loops, Eq. 12).
+
+        Args:
+            images: (B, 3, R, R) float RGB in [0, 1].
+            num_loops: refiner passes, default cfg.max_loops.
+        Returns:
+            One LoopOutput per loop.
+        """
+        num_loops = self.cfg.max_loops if num_loops is None else num_loops
+        if not 1 <= num_loops <= self.cfg.max_loops:
+            raise ValueError(f"num_loops must be in 1..{self.cfg.max_loops}, got {num_loops}")
+        features = self.forward_features(images)
+        outputs, attention = [], None
+        for loop in range(num_loops):
+            refined = self.forward_refine(features, loop, attention)
+            outputs.append(self.forward_head(refined))
+            if loop + 1 < num_loops:
+                attention = self.attention(refined)
+        return outputs
+
+    def state_dict_without_hand(self) -> dict[str, torch.Tensor]:
+        """Network weights only: the hand model's data belongs to the hand model's own asset."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("hand.")}
