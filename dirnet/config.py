@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["DIRNetConfig", "PRESETS"]
+__all__ = ["DIRNetConfig", "DataSource", "TrainConfig", "PRESETS"]
 
 # The paper's two model sizes (Sec. 6, Implementation Details).
 PRESETS: dict[str, dict[str, int]] = {
@@ -52,6 +52,67 @@ class DIRNetConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown DIRNetConfig fields {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One training source: kind is "teacher" (index.jsonl crops), "synth_dir" (rendered folder),
+    "synth" (rendered on the fly), or a public dataset reader ("freihand", "stb", "rhd", "fpha",
+    "panoptic"); weight is its share of each batch."""
+
+    kind: str
+    path: str = ""
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: DIRNetConfig = DIRNetConfig()
+    protocol: str = "progressive"  # "progressive" (Algorithm 1) or "end_to_end"
+    stage_steps: tuple[int, ...] = (3000, 1000, 1000, 1000)  # steps per l_prog (end_to_end: their sum)
+    batch_size: int = 64
+    lr: float = 1e-3  # paper's initial learning rate
+    prog_lr_decay: float = 0.1  # Algorithm 1: x0.1 per stage except AMG
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    sources: tuple[DataSource, ...] = (DataSource("synth"),)
+    val_fraction: float = 0.05  # of file-based sources, held out by hash of the file name
+    augment: bool = True
+    out_dir: str = "runs/default"
+    seed: int = 0
+    log_every: int = 50
+    ckpt_every: int = 500
+    num_workers: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("progressive", "end_to_end"):
+            raise ValueError(f"protocol must be 'progressive' or 'end_to_end', got {self.protocol!r}")
+        if len(self.stage_steps) != self.model.max_loops:
+            raise ValueError(f"stage_steps needs one entry per loop ({self.model.max_loops}), "
+                             f"got {len(self.stage_steps)}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Build from a parsed YAML/JSON mapping (nested "model" and "sources")."""
+        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
+        if "model" in data:
+            model = dict(data["model"])
+            preset = model.pop("preset", "fpha")
+            data["model"] = DIRNetConfig.from_preset(preset, **model)
+        if "sources" in data:
+            data["sources"] = tuple(DataSource(**s) for s in data["sources"])
+        if "stage_steps" in data:
+            data["stage_steps"] = tuple(data["stage_steps"])
         return cls(**data)
 
     def to_dict(self) -> dict:

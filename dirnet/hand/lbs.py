@@ -13,6 +13,7 @@ import torch
 __all__ = [
     "batch_rodrigues", "batch_rigid_transform", "lbs",
     "axis_angle_to_quaternion", "quaternion_multiply", "quaternion_to_axis_angle",
+    "angles_to_axis_angle",
 ]
 
 
@@ -131,3 +132,25 @@ def quaternion_to_axis_angle(quats: torch.Tensor) -> torch.Tensor:
     sin_half = torch.sqrt((xyz * xyz).sum(-1, keepdim=True) + 1e-16)
     angle = 2.0 * torch.atan2(sin_half, quats[..., :1])
     return xyz * (angle / sin_half)
+
+
+def angles_to_axis_angle(angles: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
+    """Compose per-joint rotations about three given axes into one axis-angle per joint.
+
+    The rotation is R = R(a1, angle1) * R(a0, angle0) * R(a2, angle2): about axis 2 first, then
+    axis 0, then axis 1, all fixed in the parent's frame (equivalently: axis 1, then the moved
+    axis 0, then the moved axis 2). With the axes [flexion, abduction, twist] of
+    `dirnet.hand.poses.anatomical_axes` this is abduction, then flexion, then twist along the bone.
+
+    Args:
+        angles: (B, J, 3) radians about the three axes of each joint.
+        axes: (J, 3, 3) unit axes per joint as rows, in the frame the result is expressed in.
+
+    Returns:
+        (B, J, 3) axis-angle per joint; differentiable in `angles`.
+    """
+    axes = axes.to(angles)
+    q0 = axis_angle_to_quaternion(angles[..., 0:1] * axes[:, 0])
+    q1 = axis_angle_to_quaternion(angles[..., 1:2] * axes[:, 1])
+    q2 = axis_angle_to_quaternion(angles[..., 2:3] * axes[:, 2])
+    return quaternion_to_axis_angle(quaternion_multiply(q1, quaternion_multiply(q0, q2)))

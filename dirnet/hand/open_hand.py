@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from dirnet.hand.base import HandMeshOutput, HandModel
-from dirnet.hand.lbs import batch_rodrigues, lbs
-from dirnet.hand.poses import angles_to_pose
+from dirnet.hand.lbs import angles_to_axis_angle, batch_rodrigues, lbs
 from dirnet.hand.skeleton import MANO_TO_MEDIAPIPE
 
 __all__ = ["OpenHandLayer", "SHAPE_NAMES", "DEFAULT_ASSET"]
@@ -72,10 +71,11 @@ class OpenHandLayer(HandModel):
             self.licence = str(data["licence"]) if "licence" in data else ""
         self.parents: tuple[int, ...] = tuple(int(p) for p in arrays.pop("parents"))
         faces = arrays.pop("faces")
-        self.register_buffer("faces", torch.as_tensor(faces, dtype=torch.int64))
+        # Model data comes from the asset, never from checkpoints: no buffer is persistent.
+        self.register_buffer("faces", torch.as_tensor(faces, dtype=torch.int64), persistent=False)
         for key, value in arrays.items():
             buffer_name = "rest_joints" if key == "joints" else key
-            self.register_buffer(buffer_name, torch.as_tensor(value, dtype=torch.float32))
+            self.register_buffer(buffer_name, torch.as_tensor(value, dtype=torch.float32), persistent=False)
         # The 16 LBS joints (MANO order) and the 5 tips, picked from the MediaPipe-ordered joints.
         self.register_buffer("_lbs_index", torch.as_tensor(_MP_OF_MANO[:16]), persistent=False)
         self.register_buffer("_tip_index", torch.as_tensor(_MP_OF_MANO[16:]), persistent=False)
@@ -110,5 +110,12 @@ class OpenHandLayer(HandModel):
         return HandMeshOutput(joints=joints * scale, vertices=verts * scale)
 
     def angles_to_pose(self, angles: torch.Tensor) -> torch.Tensor:
-        """(B, 15, 3) [flexion, abduction, twist] radians about the rest pose -> (B, 15, 3) axis-angle."""
-        return angles_to_pose(angles, self.joint_axes)
+        """Anatomical angles to hand_pose (see `dirnet.hand.poses`).
+
+        Args:
+            angles: (B, 15, 3) [flexion, abduction, twist] radians per joint (MANO order), rest = 0.
+
+        Returns:
+            (B, 15, 3) axis-angle hand_pose for `forward`; differentiable.
+        """
+        return angles_to_axis_angle(angles, self.joint_axes)

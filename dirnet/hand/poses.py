@@ -1,33 +1,36 @@
-"""Hand poses in anatomical joint angles, and a small library of named gestures.
+"""Hand poses in anatomical joint angles: per-joint axes, limits, and named gestures.
 
 Each of the 15 articulated joints (MANO order: index, middle, pinky, ring, thumb x3 from the palm
-out) gets a right-handed frame of unit axes in rest-pose coordinates, derived from the rest joints:
+out) gets a right-handed frame of unit axes [flexion, abduction, twist] in rest-pose coordinates,
+derived from the rest joints (`anatomical_axes`):
 
 - twist: along the bone, from the joint towards the next joint of its finger;
-- flexion: twist x palm-side direction, so a positive flexion angle curls the finger towards the
-  palm (for the thumb: across the palm towards the little finger);
-- abduction: twist x flexion (= flexion x ... completing [flexion, abduction, twist]); a positive
-  angle turns the finger towards the thumb side (radial deviation) for every finger.
+- flexion: twist x (palm-side direction), so a positive flexion angle curls the finger towards
+  the palm (for the thumb: towards the palm and across it, towards the little finger);
+- abduction: twist x flexion; a positive angle turns a finger towards the thumb side (radial), and
+  the thumb out of the palm plane towards the camera side of the palm.
 
-Angles are radians relative to the model's rest pose (zeros = rest pose). `angles_to_pose` turns
-them into MANO-style axis-angle: abduction about the parent-fixed axis, then flexion about the
-abducted flexion axis, then twist about the bone, R = R_abd * R_flex * R_twist.
+A model's hand pose in these terms is an (15, 3) array of radians relative to its rest pose
+(zeros = rest pose); `dirnet.hand.lbs.angles_to_axis_angle` (or the models' `angles_to_pose`)
+turns it into MANO-style axis-angle: abduction about the parent-fixed axis, then flexion about the
+moved flexion axis, then twist about the bone.
 
-The gestures below are tuned for the open (MakeHuman) hand, whose rest pose is slightly curled:
-`open_palm` straightens it. On MANO (flat rest pose) they still read as the same gestures, with
-fingers curled a little less.
+Rest poses differ (MakeHuman's is slightly curled, MANO's flat), so gestures and anatomical ranges
+are written with flexion measured from a straight finger (MCP: from the wrist->MCP line) and the
+model's `rest_flexion` is subtracted. The thumb's CMC has no such reference and is written about
+the rest pose directly; the named gestures are tuned on the open hand.
 """
 from __future__ import annotations
 
-import numpy as np
-import torch
+import functools
 
-from dirnet.hand.lbs import axis_angle_to_quaternion, quaternion_multiply, quaternion_to_axis_angle
+import numpy as np
+
+from dirnet.hand.open_hand import DEFAULT_ASSET
 from dirnet.hand.skeleton import MANO_TO_MEDIAPIPE, PARENTS, HandJoint
 
 __all__ = [
-    "anatomical_axes", "rest_flexion", "anatomical_limits", "angles_to_pose",
-    "GESTURES", "gesture_angles",
+    "canonical_rotation", "anatomical_axes", "rest_flexion", "anatomical_limits", "GESTURES", "gesture_angles",
 ]
 
 _DEG = np.pi / 180.0
@@ -37,6 +40,8 @@ _MP_OF_MANO = np.array([MANO_TO_MEDIAPIPE.index(m) for m in range(1, 16)])
 _MP_CHILD = _MP_OF_MANO + 1
 _MP_PARENT = np.array([PARENTS[i] for i in _MP_OF_MANO])
 _THUMB = slice(12, 15)  # MANO joints 13..15, rows 12..14 of the (15, ...) arrays
+# Joints whose flexion is measured from a straight finger: all but the thumb's CMC (row 12).
+_STRAIGHT_REF = np.arange(15) != 12
 
 # Anatomical ranges in degrees, [flexion, abduction, twist] x [low, high], per finger level.
 # Finger flexion is measured from a straight finger (MCP: from the wrist->MCP line), so the rest
@@ -47,14 +52,34 @@ _FINGER_RANGES = np.array([
     [[0, 80], [-3, 3], [-5, 5]],        # DIP
 ], dtype=np.float64)
 _THUMB_RANGES = np.array([
-    [[-25, 50], [-35, 35], [-25, 25]],  # CMC (about the rest pose)
-    [[-10, 60], [-10, 10], [-8, 8]],    # MCP
+    [[-25, 50], [-40, 40], [-25, 25]],  # CMC (about the rest pose)
+    [[-10, 60], [-15, 15], [-8, 8]],    # MCP
     [[-15, 80], [-3, 3], [-5, 5]],      # IP
 ], dtype=np.float64)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def canonical_rotation(rest_joints: np.ndarray) -> np.ndarray:
+    """Rotation from a right hand's own frame into the canonical frame of `dirnet.hand.base`.
+
+    y = -(wrist -> middle MCP) (fingers up), x = (pinky MCP -> index MCP) made orthogonal to y
+    (thumb side), z = x cross y; for a right hand the palm then faces -z.
+
+    Args:
+        rest_joints: (21, 3) rest joints, MediaPipe order, in the source frame.
+
+    Returns:
+        (3, 3) float64 rotation (det +1) whose rows are the canonical axes in the source frame, so
+        canonical = rotation @ (point - wrist).
+    """
+    j = np.asarray(rest_joints, dtype=np.float64)
+    y = -_unit(j[HandJoint.MIDDLE_MCP] - j[HandJoint.WRIST])
+    side = j[HandJoint.INDEX_MCP] - j[HandJoint.PINKY_MCP]
+    x = _unit(side - (side @ y) * y)
+    return np.stack([x, y, np.cross(x, y)])
 
 
 def anatomical_axes(rest_joints: np.ndarray) -> np.ndarray:
@@ -108,28 +133,8 @@ def anatomical_limits(rest_flex: np.ndarray) -> np.ndarray:
         (15, 3, 2) float64 radians: [flexion, abduction, twist] x [low, high], rest pose = 0.
     """
     limits = np.concatenate([np.tile(_FINGER_RANGES, (4, 1, 1)), _THUMB_RANGES]) * _DEG
-    straight_ref = np.ones(15, dtype=bool)
-    straight_ref[12] = False  # thumb CMC ranges are already about the rest pose
-    limits[straight_ref, 0, :] -= rest_flex[straight_ref, None]
+    limits[_STRAIGHT_REF, 0, :] -= rest_flex[_STRAIGHT_REF, None]
     return limits
-
-
-def angles_to_pose(angles: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
-    """Anatomical angles to MANO-style axis-angle hand pose.
-
-    Args:
-        angles: (B, 15, 3) [flexion, abduction, twist] radians per joint (MANO order), rest = 0.
-        axes: (15, 3, 3) unit axes per joint as rows [flexion, abduction, twist], rest-pose frame.
-
-    Returns:
-        (B, 15, 3) axis-angle per joint, relative to its parent, in the rest pose's axes;
-        differentiable in `angles`.
-    """
-    axes = axes.to(angles)
-    q_flex = axis_angle_to_quaternion(angles[..., 0:1] * axes[:, 0])
-    q_abd = axis_angle_to_quaternion(angles[..., 1:2] * axes[:, 1])
-    q_twist = axis_angle_to_quaternion(angles[..., 2:3] * axes[:, 2])
-    return quaternion_to_axis_angle(quaternion_multiply(q_abd, quaternion_multiply(q_flex, q_twist)))
 
 
 def _gesture(index, middle, ring, pinky, thumb) -> np.ndarray:
@@ -137,42 +142,55 @@ def _gesture(index, middle, ring, pinky, thumb) -> np.ndarray:
     return np.concatenate([index, middle, pinky, ring, thumb]).astype(np.float64)
 
 
-_STRAIGHT = [[-6, 0, 0], [-14, 0, 0], [-8, 0, 0]]
-_CURLED = [[85, 0, 0], [95, 0, 0], [60, 0, 0]]
-_THUMB_OUT = [[-10, -10, 0], [-15, 0, 0], [-15, 0, 0]]
-_THUMB_TUCKED = [[30, 15, 0], [40, 0, 0], [40, 0, 0]]
+def _spread(abduction: float, flexion=(0, 0, 0)) -> list[list[float]]:
+    return [[flexion[0], abduction, 0], [flexion[1], 0, 0], [flexion[2], 0, 0]]
 
-# Degrees relative to the open hand's rest pose; see the module docstring.
+
+_CURLED = [[85, 0, 0], [100, 0, 0], [65, 0, 0]]
+_THUMB_OVER_FINGERS = [[20, -35, 0], [42, 0, 0], [44, 0, 0]]
+
+# Degrees; finger (and thumb MCP/IP) flexion from straight, thumb CMC about the rest pose.
 _GESTURES_DEG: dict[str, np.ndarray] = {
-    "rest": np.zeros((15, 3)),
-    "open_palm": _gesture([[-6, 6, 0], *_STRAIGHT[1:]], _STRAIGHT, [[-6, -4, 0], *_STRAIGHT[1:]],
-                          [[-6, -10, 0], *_STRAIGHT[1:]], _THUMB_OUT),
-    "fist": _gesture(_CURLED, _CURLED, _CURLED, _CURLED, _THUMB_TUCKED),
-    "point": _gesture(_STRAIGHT, _CURLED, _CURLED, _CURLED, _THUMB_TUCKED),
-    "pinch": _gesture([[40, 0, 0], [35, 0, 0], [20, 0, 0]], [[10, 0, 0], [10, 0, 0], [5, 0, 0]],
-                      [[15, 0, 0], [15, 0, 0], [5, 0, 0]], [[20, -5, 0], [20, 0, 0], [10, 0, 0]],
-                      [[20, 20, 0], [10, 0, 0], [10, 0, 0]]),
-    "thumbs_up": _gesture(_CURLED, _CURLED, _CURLED, _CURLED, [[-15, -10, 0], [-15, 0, 0], [-15, 0, 0]]),
-    "victory": _gesture([[-6, 10, 0], *_STRAIGHT[1:]], [[-6, -6, 0], *_STRAIGHT[1:]], _CURLED, _CURLED,
-                        _THUMB_TUCKED),
+    "open_palm": _gesture(_spread(6), _spread(0), _spread(-4), _spread(-10),
+                          [[-10, -10, 0], [0, 0, 0], [0, 0, 0]]),
+    "fist": _gesture(_CURLED, _CURLED, _CURLED, _CURLED, _THUMB_OVER_FINGERS),
+    "point": _gesture(_spread(0), _CURLED, _CURLED, _CURLED, _THUMB_OVER_FINGERS),
+    "pinch": _gesture(_spread(0, (45, 45, 22)), _spread(0, (12, 20, 5)), _spread(0, (17, 27, 5)),
+                      _spread(-5, (30, 28, 10)), [[20, 5, 0], [22, -10, 0], [14, 0, 0]]),
+    "thumbs_up": _gesture(_CURLED, _CURLED, _CURLED, _CURLED, [[0, -30, 0], [0, 0, 0], [0, 0, 0]]),
+    "victory": _gesture(_spread(10), _spread(-6), _CURLED, _CURLED, _THUMB_OVER_FINGERS),
 }
 
-GESTURES: tuple[str, ...] = tuple(_GESTURES_DEG)
+GESTURES: tuple[str, ...] = ("rest",) + tuple(_GESTURES_DEG)
 
 
-def gesture_angles(name: str) -> np.ndarray:
-    """Anatomical angles of a named gesture.
+@functools.lru_cache(maxsize=1)
+def _open_hand_rest_flexion() -> np.ndarray:
+    with np.load(DEFAULT_ASSET, allow_pickle=False) as data:
+        return data["rest_flexion"].astype(np.float64)
+
+
+def gesture_angles(name: str, rest_flex: np.ndarray | None = None) -> np.ndarray:
+    """Anatomical angles of a named gesture for a given hand model.
 
     Args:
-        name: one of `GESTURES`.
+        name: one of `GESTURES`; "rest" is the model's own rest pose (all zeros).
+        rest_flex: (15,) the model's `rest_flexion` in radians (both hand models have the buffer);
+            None uses the open hand's.
 
     Returns:
-        (15, 3) float32 radians [flexion, abduction, twist] per joint, MANO order, for
-        `angles_to_pose` / `OpenHandLayer.angles_to_pose`.
+        (15, 3) float32 radians [flexion, abduction, twist] per joint, MANO order, relative to the
+        model's rest pose, for `angles_to_pose`.
 
     Raises:
         ValueError: unknown gesture name.
     """
+    if name == "rest":
+        return np.zeros((15, 3), dtype=np.float32)
     if name not in _GESTURES_DEG:
         raise ValueError(f"unknown gesture {name!r}, known: {list(GESTURES)}")
-    return (_GESTURES_DEG[name] * _DEG).astype(np.float32)
+    if rest_flex is None:
+        rest_flex = _open_hand_rest_flexion()
+    angles = _GESTURES_DEG[name] * _DEG
+    angles[_STRAIGHT_REF, 0] -= np.asarray(rest_flex, dtype=np.float64)[_STRAIGHT_REF]
+    return angles.astype(np.float32)

@@ -20,7 +20,8 @@ from ..hand.base import HandModel
 from .blocks import (AttentionMapGenerator, BasicBlock, ExitGate, PoseHead, Stem,
                      UncertaintyHead, UpsampleFeedback)
 
-__all__ = ["LoopOutput", "DIRNet", "IMAGE_MEAN", "IMAGE_STD", "REFERENCE_RES"]
+__all__ = ["LoopOutput", "DIRNet", "create_model", "dirnet_fpha", "dirnet_stb", "IMAGE_MEAN", "IMAGE_STD",
+           "REFERENCE_RES"]
 
 # ImageNet statistics; the network normalises internally so callers pass RGB in [0, 1].
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -151,3 +152,32 @@ class DIRNet(nn.Module):
     def state_dict_without_hand(self) -> dict[str, torch.Tensor]:
         """Network weights only: the hand model's data belongs to the hand model's own asset."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("hand.")}
+
+
+def _create_dirnet(preset: str, hand: HandModel | None = None, **overrides) -> DIRNet:
+    if hand is None:
+        from ..hand import create_hand_model
+        hand = create_hand_model(overrides.get("hand_model", "open"))
+    overrides.setdefault("num_shape", hand.num_shape)
+    overrides.setdefault("hand_model", hand.name)
+    return DIRNet(DIRNetConfig.from_preset(preset, **overrides), hand)
+
+
+def dirnet_fpha(hand: HandModel | None = None, **overrides) -> DIRNet:
+    """The paper's FPHA model: 16 base channels, 256-node FC layers (460K parameters)."""
+    return _create_dirnet("fpha", hand, **overrides)
+
+
+def dirnet_stb(hand: HandModel | None = None, **overrides) -> DIRNet:
+    """The paper's STB model: 32 base channels, 512-node FC layers (1.68M parameters)."""
+    return _create_dirnet("stb", hand, **overrides)
+
+
+_MODELS = {"dirnet_fpha": dirnet_fpha, "dirnet_stb": dirnet_stb}
+
+
+def create_model(name: str, hand: HandModel | None = None, **overrides) -> DIRNet:
+    """Build a registered model by name, e.g. create_model("dirnet_fpha", input_res=160)."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}, known: {sorted(_MODELS)}")
+    return _MODELS[name](hand, **overrides)

@@ -1,0 +1,107 @@
+"""AppConfig: every command-line choice of the live app, and the parser that fills it."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES"]
+
+# The user's own gesture store; until it exists the shipped starters (assets/gestures.json) are used.
+DEFAULT_GESTURES = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "dirnet" / "gestures.json"
+
+_EXIT_MODES = ("none", "variance", "gate")
+
+
+@dataclass
+class AppConfig:
+    """What `python main.py ...` asked for; the GUI and the headless runner both start from it."""
+
+    source: str = "auto"  # "auto" (camera 0, else demo), "demo", a camera index, or a video/folder path
+    width: int = 1280  # requested camera resolution (the camera may pick the nearest it supports)
+    height: int = 720
+    fps: float = 30.0  # requested camera rate; also the pace of image folders
+    weights: Path | None = None  # safetensors file or folder; None = the shipped weights
+    device: str = "cpu"
+    exit_mode: str = "gate"  # "none" | "variance" | "gate" (the paper's Sec. 4 exits)
+    tau_gate: float | None = None  # None = the weights' defaults (Estimator.defaults)
+    tau_var: float | None = None
+    max_loops: int | None = None
+    smoothing: bool = True  # One Euro filter on joints and mesh
+    min_cutoff: float = 1.0  # One Euro: Hz of the still-hand cut-off (lower = steadier, laggier)
+    beta: float = 0.05  # One Euro: how fast the cut-off rises with speed (higher = less lag)
+    max_hands: int = 2
+    show_mediapipe: bool = False  # draw MediaPipe's own landmarks beside ours (costs ~17 ms/frame)
+    mirror: bool = False  # mirror the view (selfie style); processing always sees the camera image
+    headless: bool = False
+    max_frames: int | None = None  # stop after this many processed frames
+    record: Path | None = None  # session root: each run records into a new folder under it
+    screenshot: Path | None = None  # GUI: save the window after max_frames frames, then quit
+    gestures: Path = DEFAULT_GESTURES  # the user's JSON gesture store (seeded from the starters)
+    gesture_threshold: float = 0.6  # confidence needed to report a gesture
+
+    def __post_init__(self) -> None:
+        if self.exit_mode not in _EXIT_MODES:
+            raise ValueError(f"exit mode must be one of {_EXIT_MODES}, got {self.exit_mode!r}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
+        if self.max_loops is not None and self.max_loops < 1:
+            raise ValueError(f"--max-loops must be >= 1, got {self.max_loops}")
+        if not 1 <= self.max_hands <= 2:
+            raise ValueError(f"--max-hands must be 1 or 2, got {self.max_hands}")
+        if self.screenshot is not None and self.headless:
+            raise ValueError("--screenshot needs the window; drop --headless")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="main.py", description="DIR-Net live 3D hand tracker (window, or --headless).")
+    p.add_argument("--source", default="auto",
+                   help="camera index, video file, image folder, 'demo', or 'auto' (camera 0, else demo)")
+    p.add_argument("--resolution", default="1280x720", help="requested camera resolution WxH")
+    p.add_argument("--fps", type=float, default=30.0, help="requested camera fps / image folder pace")
+    p.add_argument("--weights", type=Path, help="DIR-Net weights (.safetensors or folder); default: shipped")
+    p.add_argument("--device", default="cpu", help="torch device for DIR-Net")
+    p.add_argument("--exit", dest="exit_mode", choices=_EXIT_MODES, default="gate", help="dynamic exit policy")
+    p.add_argument("--tau-gate", type=float, help="gate softmax temperature (higher exits earlier)")
+    p.add_argument("--tau-var", type=float, help="variance threshold for --exit variance")
+    p.add_argument("--max-loops", type=int, help="most refiner passes per hand")
+    p.add_argument("--no-smoothing", dest="smoothing", action="store_false", help="turn the One Euro filter off")
+    p.add_argument("--min-cutoff", type=float, default=1.0, help="One Euro min cut-off (Hz)")
+    p.add_argument("--beta", type=float, default=0.05, help="One Euro speed coefficient")
+    p.add_argument("--max-hands", type=int, default=2, choices=(1, 2))
+    p.add_argument("--show-mediapipe", action="store_true", help="draw MediaPipe's landmarks beside ours")
+    p.add_argument("--mirror", action="store_true", help="mirror the view (selfie style)")
+    p.add_argument("--headless", action="store_true", help="no window; print a status line per second")
+    p.add_argument("--max-frames", type=int, help="stop after N processed frames")
+    p.add_argument("--record", type=Path, metavar="DIR", help="record a session into a new folder under DIR")
+    p.add_argument("--screenshot", type=Path, metavar="PNG", help="save the window after --max-frames, then quit")
+    p.add_argument("--gestures", type=Path, default=DEFAULT_GESTURES, help="gesture store (JSON)")
+    p.add_argument("--gesture-threshold", type=float, default=0.6, help="confidence to report a gesture")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> AppConfig:
+    """Parse the command line into an AppConfig.
+
+    Bad values end the program with one line on stderr (argparse's usage error), no traceback.
+
+    Args:
+        argv: arguments without the program name; None reads sys.argv.
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.resolution.lower().split("x"))
+    except ValueError:
+        parser.error(f"--resolution must look like 1280x720, got {args.resolution!r}")
+    if args.screenshot is not None and args.max_frames is None:
+        args.max_frames = 30  # a screenshot of an empty window is no use; wait for some frames
+    values = vars(args)
+    del values["resolution"]
+    try:
+        return AppConfig(width=width, height=height, **values)
+    except ValueError as exc:
+        parser.error(str(exc))

@@ -1,0 +1,44 @@
+"""Load DIR-Net for the app: never fail hard, always say what is running.
+
+Missing or broken weights must not stop the app: it falls back to the shipped weights (or the
+untrained model the library gives when none are shipped) and returns messages for the window and
+stderr.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+__all__ = ["load_estimator"]
+
+
+def load_estimator(weights: Path | None, device: str = "cpu"):
+    """Load the Estimator, falling back instead of raising.
+
+    Args:
+        weights: a weights path from the user, or None for the shipped ones.
+        device: torch device.
+
+    Returns:
+        (estimator or None, messages): None only when even the fallback failed; messages are
+        one-line explanations for the user (empty when the requested weights loaded cleanly).
+    """
+    from dirnet.estimator import Estimator  # imports torch: slow, so only when needed
+
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            estimator = Estimator.from_pretrained(weights, device=device)
+        except (OSError, ValueError) as exc:
+            messages.append(f"cannot load weights {weights}: {exc}; using the default weights")
+            try:
+                estimator = Estimator.from_pretrained(None, device=device)
+            except (OSError, ValueError) as exc2:
+                messages.append(f"DIR-Net unavailable: {exc2}")
+                estimator = None
+    messages += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if estimator is not None and not getattr(estimator, "is_trained", True) and not any(
+            "UNTRAINED" in m for m in messages):
+        messages.append("running an UNTRAINED DIR-Net: poses are meaningless until weights are trained")
+    return estimator, messages

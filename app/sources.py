@@ -1,0 +1,241 @@
+"""Frame sources: a webcam, a video file, a folder of images, or the built-in demo.
+
+Every source has `read() -> (H, W, 3) uint8 RGB | None`, `close()`, a `name`, a nominal `fps` and
+`live` (a camera: frames come at their own pace, and a None means trouble, not the end). A file
+source returns None at its end. Sources are plain objects: the capture thread owns one at a time.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import sys
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+__all__ = ["FrameSource", "SourceError", "CameraSource", "VideoSource", "ImageFolderSource",
+           "open_source", "open_auto", "list_cameras", "IMAGE_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class SourceError(OSError):
+    """A source could not be opened (no such camera, unreadable file, empty folder)."""
+
+
+class FrameSource(Protocol):
+    name: str
+    fps: float
+    live: bool
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+class _Converter:
+    """BGR -> RGB into a small ring of reused buffers (a consumer may still hold the last few)."""
+
+    def __init__(self, slots: int = 4) -> None:
+        self._ring: list[np.ndarray] = []
+        self._slots = slots
+        self._next = 0
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        if not self._ring or self._ring[0].shape != bgr.shape:
+            self._ring = [np.empty_like(bgr) for _ in range(self._slots)]
+        out = self._ring[self._next]
+        self._next = (self._next + 1) % self._slots
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out)
+
+
+class CameraSource:
+    """A webcam through cv2.VideoCapture.
+
+    Args:
+        index: camera index (0 = first).
+        width, height, fps: requested mode; the camera picks the nearest it supports.
+
+    Raises:
+        SourceError: if the camera does not open or delivers no frame.
+    """
+
+    live = True
+
+    def __init__(self, index: int, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
+        self.index = index
+        self.name = f"camera {index}"
+        backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        self._cap = cv2.VideoCapture(index, backend)
+        if not self._cap.isOpened():
+            raise SourceError(f"camera {index} did not open (unplugged or used by another program?)")
+        self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._cap.set(cv2.CAP_PROP_FPS, fps)
+        self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # latest frame, not a queue of stale ones
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or fps
+        self._to_rgb = _Converter()
+        self._bgr: np.ndarray | None = None
+        if self.read() is None:
+            self.close()
+            raise SourceError(f"camera {index} opened but delivered no frame")
+
+    def read(self) -> np.ndarray | None:
+        ok, self._bgr = self._cap.read(self._bgr)
+        return self._to_rgb(self._bgr) if ok and self._bgr is not None else None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class VideoSource:
+    """A video file, frame by frame.
+
+    Args:
+        path: any file FFmpeg reads.
+        loop: start again at the end instead of returning None (the window's default).
+
+    Raises:
+        FileNotFoundError: no such file.
+        SourceError: the file is not a readable video.
+    """
+
+    live = False
+
+    def __init__(self, path: Path, loop: bool = False) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        if not self.path.is_file():
+            raise FileNotFoundError(f"video {self.path} does not exist")
+        self.loop = loop
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            raise SourceError(f"cannot read video {self.path}")
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 25.0
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._to_rgb = _Converter()
+        self._bgr: np.ndarray | None = None
+        ok, self._bgr = self._cap.read(self._bgr)
+        if not ok:
+            raise SourceError(f"video {self.path} has no readable frame")
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+
+    def read(self) -> np.ndarray | None:
+        ok, self._bgr = self._cap.read(self._bgr)
+        if not ok and self.loop:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, self._bgr = self._cap.read(self._bgr)
+        return self._to_rgb(self._bgr) if ok else None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class ImageFolderSource:
+    """The images of a folder in name order, at `fps`. Unreadable files are skipped with a warning.
+
+    Raises:
+        FileNotFoundError: no such folder.
+        SourceError: the folder holds no image.
+    """
+
+    live = False
+
+    def __init__(self, path: Path, fps: float = 10.0, loop: bool = False) -> None:
+        self.path = Path(path)
+        self.name = self.path.name + "/"
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"image folder {self.path} does not exist")
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.path}")
+        self.fps = fps
+        self.loop = loop
+        self.skipped = 0
+        self._next = 0
+
+    def read(self) -> np.ndarray | None:
+        for _ in range(len(self.files)):
+            if self._next >= len(self.files):
+                if not self.loop:
+                    return None
+                self._next = 0
+            path = self.files[self._next]
+            self._next += 1
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is not None:
+                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            self.skipped += 1
+            log.warning("skipping unreadable image %s", path)
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def list_cameras(max_index: int = 8) -> list[int]:
+    """Indices of the cameras present (Linux: /dev/video*; elsewhere: those that open).
+
+    Returns:
+        Sorted camera indices; empty when there is none.
+    """
+    if sys.platform.startswith("linux"):
+        found = []
+        for dev in glob.glob("/dev/video*"):
+            suffix = dev[len("/dev/video"):]
+            if suffix.isdigit() and int(suffix) < max_index:
+                found.append(int(suffix))
+        return sorted(found)
+    found = []
+    for index in range(max_index):
+        cap = cv2.VideoCapture(index)
+        if cap.isOpened():
+            found.append(index)
+        cap.release()
+    return found
+
+
+def open_source(spec: str, width: int = 1280, height: int = 720, fps: float = 30.0,
+                loop: bool = False) -> FrameSource:
+    """Open a source from its command-line spelling.
+
+    Args:
+        spec: "demo", a camera index ("0"), a video file or an image folder ("auto": see open_auto).
+        width, height, fps: camera mode / demo size; fps also paces image folders.
+        loop: file sources restart at their end.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        SourceError: a camera that does not open, an unreadable video, an empty folder.
+    """
+    if spec == "auto":
+        return open_auto(width, height, fps)[0]
+    if spec == "demo":
+        from .demo import DemoSource  # imports torch and the hand model: only when asked for
+
+        return DemoSource(width=min(width, 960), height=min(height, 540), fps=min(fps, 25.0))
+    if spec.isdigit():
+        return CameraSource(int(spec), width, height, fps)
+    path = Path(spec)
+    if path.is_dir():
+        return ImageFolderSource(path, fps=fps, loop=loop)
+    return VideoSource(path, loop=loop)
+
+
+def open_auto(width: int = 1280, height: int = 720, fps: float = 30.0) -> tuple[FrameSource, str | None]:
+    """The first camera, or the demo when no camera opens.
+
+    Returns:
+        (source, message): message says why the demo is shown, None when a camera opened.
+    """
+    cameras = list_cameras()
+    if cameras:
+        try:
+            return CameraSource(cameras[0], width, height, fps), None
+        except SourceError as exc:
+            return open_source("demo", width, height, fps), f"{exc}: showing the built-in demo"
+    return open_source("demo", width, height, fps), "no camera found: showing the built-in demo"

@@ -1,0 +1,213 @@
+"""InferenceWorker: the thread that runs the Pipeline on the newest frame only.
+
+Follows Qt's mandelbrot example: `submit()` stores the newest frame under a mutex and wakes the
+thread; frames that arrive while one is being processed replace each other, so the UI always sees
+the most recent hand, never a backlog. Everything that changes the pipeline (settings, source
+reset, gesture capture, recording) is queued as a command and run in this thread between frames,
+so the Pipeline itself never needs a lock. The recorder lives here too: encoding never touches the
+UI thread.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PyQt6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, pyqtSignal
+
+from .drawing import annotate
+from .gestures import Gesture, GestureMatcher
+from .model import load_estimator
+from .pipeline import FrameResult, Pipeline, PipelineSettings
+from .recording import SessionRecorder
+
+__all__ = ["InferenceWorker", "Processed", "EstimatorInfo"]
+
+_DISPLAY_SLOTS = 4  # display images in flight (proxy, widget) before a buffer is reused
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What the UI gets per frame: the result, the overlay image to show, and timing."""
+
+    result: FrameResult
+    image: np.ndarray  # (H, W, 3) uint8 RGB, annotated (mirrored if the view is)
+    latency_ms: float  # capture to result
+    fps: float  # frames processed per second (recent)
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    """What the controls need to know about the loaded model."""
+
+    input_res: int
+    exit: str
+    tau_var: float
+    tau_gate: float
+    max_loops: int
+    is_trained: bool
+
+
+class InferenceWorker(QThread):
+    """Owns the Estimator, the Pipeline and the recorder.
+
+    Signals:
+        result_ready(Processed): one per processed frame.
+        estimator_ready(EstimatorInfo): the model is loaded.
+        errored(message): something failed; the worker carries on.
+        status(message): information for the status bar.
+        recording_changed(path): the session folder now recording, or "" when stopped.
+        gesture_captured(name, samples): a capture finished; samples (N, 21, 3) mm.
+    """
+
+    result_ready = pyqtSignal(object)
+    estimator_ready = pyqtSignal(object)
+    errored = pyqtSignal(str)
+    status = pyqtSignal(str)
+    recording_changed = pyqtSignal(str)
+    gesture_captured = pyqtSignal(str, object)
+
+    def __init__(self, weights: Path | None, device: str, settings: PipelineSettings,
+                 mirror: bool = False, parent=None) -> None:
+        super().__init__(parent)
+        self._weights, self._device = weights, device
+        self._mutex = QMutex()
+        self._wake = QWaitCondition()
+        self._pending: tuple[np.ndarray, float, int] | None = None
+        self._commands: list[Callable[[], None]] = []
+        self._abort = False
+        self._restart = False
+        self._settings = settings
+        self._mirror = mirror
+        self._pipeline: Pipeline | None = None
+        self._recorder: SessionRecorder | None = None
+        self._source_fps = 30.0
+        self._ring: list[np.ndarray] = []
+        self._slot = 0
+        self._done_times: list[float] = []
+
+    # ---- called from the UI (or capture) thread ------------------------------------------------
+    def submit(self, frame: np.ndarray, t: float, index: int) -> None:
+        """Offer a frame; it replaces any frame not yet started (latest frame wins)."""
+        with QMutexLocker(self._mutex):
+            self._pending = (frame, t, index)
+            self._wake.wakeOne()
+
+    def _queue(self, command: Callable[[], None]) -> None:
+        with QMutexLocker(self._mutex):
+            self._commands.append(command)
+            self._wake.wakeOne()
+
+    def set_settings(self, settings: PipelineSettings) -> None:
+        self._queue(lambda: setattr(self._pipeline, "settings", settings) if self._pipeline else None)
+        self._settings = settings
+
+    def set_mirror(self, mirror: bool) -> None:
+        self._mirror = mirror
+
+    def set_gestures(self, gestures: dict[str, Gesture]) -> None:
+        matcher_gestures = dict(gestures)
+        self._queue(lambda: self._pipeline and self._pipeline.matcher.set_gestures(matcher_gestures))
+
+    def capture_gesture(self, name: str, frames: int = 10) -> None:
+        self._queue(lambda: self._pipeline and self._pipeline.start_capture(name, frames))
+
+    def source_changed(self, fps: float) -> None:
+        """A new source started: drop tracks, filters and the recording's frame size."""
+        with QMutexLocker(self._mutex):
+            self._restart = True
+            self._pending = None
+        self._source_fps = fps
+
+    def start_recording(self, root: Path, info: dict) -> None:
+        self._queue(lambda: self._start_recording(root, info))
+
+    def stop_recording(self) -> None:
+        self._queue(self._stop_recording)
+
+    def stop(self) -> None:
+        """Finish the current frame, finalise any recording, and wait for the thread (5 s)."""
+        with QMutexLocker(self._mutex):
+            self._abort = True
+            self._wake.wakeOne()
+        self.wait(5000)
+
+    # ---- worker thread ---------------------------------------------------------------------------
+    def _start_recording(self, root: Path, info: dict) -> None:
+        self._stop_recording()
+        try:
+            self._recorder = SessionRecorder(root, self._source_fps, info)
+        except OSError as exc:
+            self.errored.emit(f"cannot record into {root}: {exc}")
+            return
+        self.recording_changed.emit(str(self._recorder.path))
+
+    def _stop_recording(self) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+            self.status.emit(f"recorded {self._recorder.frames} frames into {self._recorder.path}")
+            self._recorder = None
+            self.recording_changed.emit("")
+
+    def _next_job(self):
+        with QMutexLocker(self._mutex):
+            while not (self._abort or self._pending or self._commands or self._restart):
+                self._wake.wait(self._mutex)
+            commands, self._commands = self._commands, []
+            job, self._pending = self._pending, None
+            restart, self._restart = self._restart, False
+            return self._abort, commands, job, restart
+
+    def run(self) -> None:
+        estimator, messages = load_estimator(self._weights, self._device)
+        for message in messages:
+            self.errored.emit(message)
+        if estimator is not None:
+            d = estimator.policy()
+            self.estimator_ready.emit(EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate,
+                                                    d.max_loops, bool(getattr(estimator, "is_trained", True))))
+        self._pipeline = Pipeline(estimator, self._settings, GestureMatcher())
+        try:
+            while True:
+                abort, commands, job, restart = self._next_job()
+                if abort:
+                    break
+                for command in commands:
+                    command()
+                if restart:
+                    self._pipeline.reset()
+                    if self._recorder is not None:  # a new source may have a new frame size
+                        root, info = self._recorder.root, self._recorder.info
+                        self._start_recording(root, info)
+                if job is not None:
+                    self._process(*job)
+        finally:
+            self._stop_recording()
+            self._pipeline.close()
+
+    def _process(self, frame: np.ndarray, t: float, index: int) -> None:
+        result = self._pipeline.process(frame, t, index)
+        if result.message:
+            self.errored.emit(result.message)
+        if result.captured:
+            self.gesture_captured.emit(*result.captured)
+        mirror = self._mirror
+        image = annotate(result, self._display_buffer(frame.shape), mirror=mirror)
+        if self._recorder is not None:
+            plain = image if not mirror else annotate(result)
+            try:
+                self._recorder.write(result, plain)
+            except (OSError, ValueError) as exc:
+                self.errored.emit(f"recording stopped: {exc}")
+                self._stop_recording()
+        now = time.monotonic()
+        self._done_times = [x for x in self._done_times if now - x < 1.0] + [now]
+        self.result_ready.emit(Processed(result, image, (now - t) * 1000.0, float(len(self._done_times))))
+
+    def _display_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
+        if not self._ring or self._ring[0].shape != shape:
+            self._ring = [np.empty(shape, np.uint8) for _ in range(_DISPLAY_SLOTS)]
+        self._slot = (self._slot + 1) % _DISPLAY_SLOTS
+        return self._ring[self._slot]

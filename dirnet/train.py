@@ -1,0 +1,337 @@
+"""`python -m dirnet.train --config CONFIG`: progressive (Algorithm 1) or end-to-end training.
+
+Runs on the CPU, one CUDA GPU, or several with `torchrun --nproc_per_node N -m dirnet.train ...`
+(DistributedDataParallel). Writes to cfg.out_dir: `train.csv`, TensorBoard events under `tb/`,
+`last.*` (resumable state, safetensors), `stage{l}.*` after each stage and `final.*` checkpoints,
+and `loss_curves.png`. Rerunning the same command resumes from `last.*`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .config import TrainConfig
+from .hand import create_hand_model
+from .losses import LossTargets, LossWeights, total_loss
+from .models.dirnet import DIRNet
+from .train_data import TrainData
+from .weights import save_checkpoint
+
+__all__ = ["train", "load_config", "main", "stage_plan"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    index: int
+    num_loops: int  # refiner passes trained in this stage (l_prog + 1)
+    steps: int
+    start: int  # global step at which the stage begins
+
+
+def stage_plan(cfg: TrainConfig) -> list[Stage]:
+    """Progressive: one stage per l_prog = 0..l_max. End-to-end: one stage of all loops, same steps."""
+    if cfg.protocol == "end_to_end":
+        return [Stage(0, cfg.model.max_loops, sum(cfg.stage_steps), 0)]
+    stages, start = [], 0
+    for i, steps in enumerate(cfg.stage_steps):
+        stages.append(Stage(i, i + 1, steps, start))
+        start += steps
+    return stages
+
+
+def load_config(path: str | None, overrides: dict) -> TrainConfig:
+    """Read a YAML/JSON config file (or none) and apply flag overrides on top."""
+    data: dict = {}
+    if path:
+        text = Path(path).read_text()
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    return TrainConfig.from_dict(data)
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _device(cfg: TrainConfig, rank: int) -> torch.device:
+    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
+        torch.cuda.set_device(rank % torch.cuda.device_count())
+        return torch.device("cuda", rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def _configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool) -> torch.optim.Optimizer:
+    """Freeze/unfreeze per Algorithm 1 and build the stage's optimizer.
+
+    Progressive stages after the first freeze FE, initialise the new loop's BatchNorms from the
+    previous loop's (the paper adds a fresh BN; copying its statistics avoids a cold start), and
+    scale every learning rate by prog_lr_decay**l except the AMG's.
+    """
+    progressive = cfg.protocol == "progressive"
+    l_prog = stage.num_loops - 1
+    if fresh and progressive and l_prog > 0:
+        for norm in (m for m in model.rf_stages.modules() if hasattr(m, "norms")):
+            norm.norms[l_prog].load_state_dict(norm.norms[l_prog - 1].state_dict())
+    frozen_fe = progressive and l_prog > 0
+    for p in list(model.stem.parameters()) + list(model.fe_stages.parameters()):
+        p.requires_grad_(not frozen_fe)
+    for p in model.feedback.parameters():
+        p.requires_grad_(stage.num_loops > 1)  # AMG is unused without a second loop
+    for p in model.gate.parameters():
+        p.requires_grad_(False)  # trained afterwards by REINFORCE (dirnet.train_gate)
+    decay = cfg.prog_lr_decay ** l_prog if progressive else 1.0
+    amg = [p for p in model.feedback.parameters() if p.requires_grad]
+    amg_ids = {id(p) for p in amg}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in amg_ids]
+    groups = [{"params": rest, "lr": cfg.lr * decay, "base_lr": cfg.lr * decay}]
+    if amg:
+        groups.append({"params": amg, "lr": cfg.lr, "base_lr": cfg.lr})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+def _set_train_mode(model: DIRNet, cfg: TrainConfig, stage: Stage) -> None:
+    model.train()
+    if cfg.protocol == "progressive" and stage.num_loops > 1:
+        model.stem.eval()  # frozen FE keeps its BatchNorm statistics too
+        model.fe_stages.eval()
+
+
+def _lr_factor(cfg: TrainConfig, stage: Stage, step_in_stage: int) -> float:
+    """Linear warm-up then cosine decay to 5% within each stage."""
+    warm = min(cfg.warmup_steps, max(stage.steps // 5, 1))
+    if step_in_stage < warm:
+        return (step_in_stage + 1) / warm
+    t = (step_in_stage - warm) / max(stage.steps - warm, 1)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
+    save_checkpoint(model, out / "last", {"training": {"step": step, "config": cfg.to_dict()}})
+    tensors = {}
+    for i, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"{i}.{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu()
+    tmp = out / ".last_optim.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, out / "last_optim.safetensors")
+
+
+def _load_optimizer(out: Path, opt: torch.optim.Optimizer) -> None:
+    path = out / "last_optim.safetensors"
+    if not path.is_file():
+        return
+    tensors = load_file(str(path))
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        i, key = name.split(".", 1)
+        state.setdefault(int(i), {})[key] = value.reshape(()) if key == "step" else value
+    sd = opt.state_dict()
+    try:
+        opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+    except (ValueError, KeyError, RuntimeError) as exc:  # a different stage's optimizer: start fresh
+        log.warning("optimizer state not restored (%s)", exc)
+
+
+def _targets(batch: dict, device: torch.device) -> LossTargets:
+    return LossTargets(joints2d=batch["joints2d"].to(device), joints3d=batch["joints3d"].to(device),
+                       has2d=batch["has2d"].to(device), has3d=batch["has3d"].to(device))
+
+
+@torch.no_grad()
+def _validate(model: DIRNet, data: TrainData, device: torch.device, num_loops: int) -> dict[str, float]:
+    """Mean 2D error (px of a 224 crop) and wrist-relative 3D error (mm) after each loop."""
+    model.eval()
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for batch in data.val_batches():
+        images = batch["image"].to(device)
+        target = _targets(batch, device)
+        for l, out in enumerate(model(images, num_loops)):
+            err2d = (out.joints2d - target.joints2d).norm(dim=-1).mean(-1) * 224 / model.cfg.input_res
+            gt3d = target.joints3d - target.joints3d[:, :1]
+            err3d = (out.joints3d - gt3d).norm(dim=-1).mean(-1)
+            for key, err, mask in ((f"val_err2d_l{l}", err2d, target.has2d), (f"val_err3d_l{l}", err3d, target.has3d)):
+                sums[key] = sums.get(key, 0.0) + float((err * mask).sum())
+                counts[key] = counts.get(key, 0.0) + float(mask.sum())
+    return {k: sums[k] / counts[k] for k in sums if counts[k] > 0}
+
+
+def _plot_curves(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, key, label in zip(axes, ("loss", "l2d", "l3d"),
+                              ("total loss (sum over loops)", "L2D last loop (px, 224 crop)", "L3D last loop (mm^2)")):
+        ax.plot(steps, [float(r[key]) for r in rows])
+        ax.set_title(label)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+    for stage_start in sorted({int(r["stage_start"]) for r in rows})[1:]:
+        for ax in axes:
+            ax.axvline(stage_start, color="grey", lw=0.8, ls="--")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train per cfg; returns the path of the final checkpoint's .safetensors."""
+    rank, world = _distributed()
+    device = _device(cfg, rank)
+    torch.manual_seed(cfg.seed + rank)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hand = create_hand_model(cfg.model.hand_model)
+    if hand.num_shape != cfg.model.num_shape:
+        raise ValueError(f"config num_shape {cfg.model.num_shape} != hand model's {hand.num_shape}")
+    model = DIRNet(cfg.model, hand).to(device).to(memory_format=torch.channels_last)
+    data = TrainData(cfg, rank=rank, world_size=world, device=device)
+    weights = LossWeights()
+    start_step = 0
+    if (out / "last.safetensors").is_file():
+        from .weights import load_checkpoint
+        resumed, meta = load_checkpoint(out / "last", hand=hand, map_location=str(device))
+        model.load_state_dict(resumed.state_dict())
+        start_step = int(meta["training"]["step"])
+        if rank == 0:
+            log.warning("resuming %s at step %d", out, start_step)
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out / "tb"))
+    csv_path = out / "train.csv"
+    fields = ["step", "stage", "stage_start", "lr", "loss", "l2d", "l3d", "var2d", "var3d", "img_per_s"]
+    if rank == 0 and not csv_path.exists():
+        with csv_path.open("w", newline="") as f:
+            csv.writer(f).writerow(fields)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    total_steps = sum(s.steps for s in stage_plan(cfg))
+    bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", disable=rank != 0 or None)
+    history: dict = {}
+    for stage in stage_plan(cfg):
+        end = stage.start + stage.steps
+        if start_step >= end:
+            continue
+        fresh = start_step <= stage.start
+        opt = _configure_stage(model, cfg, stage, fresh)
+        if not fresh:
+            _load_optimizer(out, opt)
+        net = model
+        if world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        _set_train_mode(model, cfg, stage)
+        tick, seen = time.time(), 0
+        for step in range(max(start_step, stage.start), end):
+            factor = _lr_factor(cfg, stage, step - stage.start)
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+            batch = data.batch(step)
+            images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with autocast:
+                outputs = net(images, stage.num_loops)
+            loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), cfg.model.input_res, weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            seen += images.shape[0] * world
+            bar.update(1)
+            if rank == 0 and (step + 1) % cfg.log_every == 0:
+                rate = seen / (time.time() - tick)
+                tick, seen = time.time(), 0
+                last = per_loop[-1]
+                row = [step + 1, stage.index, stage.start, opt.param_groups[0]["lr"], float(loss),
+                       float(last["l2d"]), float(last["l3d"]), float(last["var2d"]), float(last["var3d"]), rate]
+                with csv_path.open("a", newline="") as f:
+                    csv.writer(f).writerow(row)
+                for name, value in zip(fields[3:], row[3:]):
+                    writer.add_scalar(f"train/{name}", value, step + 1)
+                bar.set_postfix(loss=f"{float(loss):.2f}", l2d=f"{float(last['l2d']):.2f}", ips=f"{rate:.0f}")
+            if rank == 0 and (step + 1) % cfg.ckpt_every == 0 and step + 1 < end:
+                _save_state(out, model, opt, step + 1, cfg)
+        if rank == 0:
+            metrics = _validate(model, data, device, stage.num_loops)
+            history[f"stage{stage.index}"] = metrics
+            for key, value in metrics.items():
+                writer.add_scalar(f"val/{key}", value, end)
+            log.warning("stage %d (%d loops) validation: %s", stage.index, stage.num_loops,
+                        {k: round(v, 2) for k, v in metrics.items()})
+            save_checkpoint(model, out / f"stage{stage.index}", {"training": {"step": end, "validation": metrics}})
+            _save_state(out, model, opt, end, cfg)
+        start_step = end
+    bar.close()
+    final = out / "final"
+    if rank == 0:
+        save_checkpoint(model, final, {"training": {"config": cfg.to_dict(), "validation": history,
+                                                    "steps": total_steps, "world_size": world,
+                                                    "device": str(device)}})
+        _plot_curves(csv_path, out / "loss_curves.png")
+        writer.close()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return final.with_suffix(".safetensors")
+
+
+def _float(out):
+    """Losses in float32 even when the forward ran under bf16 autocast."""
+    from dataclasses import fields as dc_fields
+    return type(out)(**{f.name: getattr(out, f.name).float() for f in dc_fields(out)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Train DIR-Net (progressive or end-to-end).")
+    p.add_argument("--config", help="YAML or JSON TrainConfig file")
+    p.add_argument("--out-dir", dest="out_dir")
+    p.add_argument("--protocol", choices=("progressive", "end_to_end"))
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    a = vars(p.parse_args(argv))
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        cfg = load_config(a.pop("config"), a)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"error: bad config: {exc}", file=sys.stderr)
+        return 2
+    path = train(cfg)
+    print(f"final checkpoint: {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

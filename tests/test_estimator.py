@@ -1,0 +1,157 @@
+"""Estimator, checkpoints and the predict CLI on images the tests write."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dirnet.config import DIRNetConfig
+from dirnet.estimator import Estimator
+from dirnet.hand import create_hand_model
+from dirnet.models.dirnet import DIRNet
+from dirnet.weights import load_checkpoint, save_checkpoint
+
+RES = 64
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    hand = create_hand_model("open")
+    model = DIRNet(DIRNetConfig.from_preset("fpha", input_res=RES, num_shape=hand.num_shape), hand)
+    # Spread the untrained heads so outputs differ between images.
+    torch.nn.init.normal_(model.pose_head.fc2.weight, std=0.05)
+    return save_checkpoint(model.eval(), tmp_path_factory.mktemp("w") / "tiny",
+                           {"defaults": {"exit": "variance", "tau_var": 10.0, "tau_gate": 1.0, "max_loops": 3}})
+
+
+@pytest.fixture(scope="module")
+def estimator(checkpoint) -> Estimator:
+    return Estimator.from_pretrained(checkpoint)
+
+
+def _image(seed: int, h: int = 90, w: int = 70) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    image = cv2.resize(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(image)
+
+
+def test_estimate_returns_poses_in_crop_pixels(estimator):
+    crops = [_image(1), _image(2, 120, 120)]
+    poses = estimator.estimate(crops, ["right", "left"], exit="none", max_loops=2)
+    assert len(poses) == 2
+    for pose, crop in zip(poses, crops):
+        assert pose.joints2d.shape == (21, 2) and pose.joints2d.dtype == np.float32
+        assert pose.joints3d.shape == (21, 3) and pose.vertices.shape[1] == 3
+        assert pose.loops == 2 and len(pose.trace) == 2
+        assert pose.gflops == pytest.approx(estimator.stage_flops.gflops(2))
+        assert np.all(pose.var2d > 0) and np.all(np.isfinite(pose.joints2d))
+    assert estimator.defaults.exit == "variance" and estimator.is_trained
+    assert estimator.estimate([], []) == []
+
+
+def test_left_hand_mirroring_round_trips(estimator):
+    crop = _image(3, 80, 80)
+    right = estimator.estimate([crop], ["right"], exit="none")[0]
+    left = estimator.estimate([np.ascontiguousarray(crop[:, ::-1])], ["left"], exit="none")[0]
+    assert np.allclose(left.joints2d[:, 0], 79 - right.joints2d[:, 0], atol=1e-3)
+    assert np.allclose(left.joints2d[:, 1], right.joints2d[:, 1], atol=1e-3)
+    assert np.allclose(left.joints3d, right.joints3d * [-1, 1, 1], atol=1e-3)
+    assert np.array_equal(left.faces, right.faces[:, ::-1])
+
+
+def test_non_square_crop_maps_back_to_its_pixels(estimator):
+    # The same content padded to a square must give the same joints, shifted by the padding.
+    crop = _image(4, 64, 40)
+    square = cv2.copyMakeBorder(crop, 0, 0, 12, 12, cv2.BORDER_CONSTANT)
+    a = estimator.estimate([crop], "right", exit="none")[0]
+    b = estimator.estimate([square], "right", exit="none")[0]
+    assert np.allclose(a.joints2d + [12, 0], b.joints2d, atol=0.05)
+
+
+def test_bad_input_is_refused_clearly(estimator):
+    with pytest.raises(ValueError, match="RGB uint8"):
+        estimator.estimate([np.zeros((50, 50), np.uint8)], "right")
+    with pytest.raises(ValueError, match="handedness"):
+        estimator.estimate([_image(5)], ["up"])
+    with pytest.raises(ValueError, match="exit mode"):
+        estimator.estimate([_image(5)], "right", exit="sometimes")
+
+
+def test_checkpoint_round_trip_and_refusals(checkpoint, tmp_path):
+    model, meta = load_checkpoint(checkpoint)
+    images = torch.rand(1, 3, RES, RES)
+    reference, _ = load_checkpoint(checkpoint)
+    assert torch.allclose(model(images)[-1].joints3d, reference(images)[-1].joints3d)
+    assert meta["hand_model"] == "open"
+
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(checkpoint.read_bytes()[:1000])
+    (tmp_path / "cut.json").write_text(checkpoint.with_suffix(".json").read_text())
+    with pytest.raises(ValueError, match="truncated or not safetensors"):
+        load_checkpoint(truncated)
+
+    other = json.loads(checkpoint.with_suffix(".json").read_text())
+    other["hand_model"] = "mano"
+    (tmp_path / "mano.json").write_text(json.dumps(other))
+    (tmp_path / "mano.safetensors").write_bytes(checkpoint.read_bytes())
+    with pytest.raises(ValueError, match="trained with the 'mano' hand model"):
+        load_checkpoint(tmp_path / "mano", hand=create_hand_model("open"))
+
+    wrong = json.loads(checkpoint.with_suffix(".json").read_text())
+    wrong["config"]["base_channels"] = 32
+    (tmp_path / "wide.json").write_text(json.dumps(wrong))
+    (tmp_path / "wide.safetensors").write_bytes(checkpoint.read_bytes())
+    with pytest.raises(ValueError, match="shape"):
+        load_checkpoint(tmp_path / "wide")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "absent")
+
+
+def test_untrained_fallback_warns_loudly(monkeypatch, tmp_path):
+    import dirnet.estimator as module
+    monkeypatch.setattr(module, "DEFAULT_WEIGHTS", tmp_path / "none")
+    with pytest.warns(RuntimeWarning, match="UNTRAINED"):
+        est = Estimator.from_pretrained()
+    assert not est.is_trained
+
+
+def _predict(args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dirnet.predict", *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd=cwd)
+
+
+def test_predict_cli_end_to_end_with_a_corrupt_file(checkpoint, tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"hand{i}.png"), _image(10 + i, 100, 100 + 10 * i))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "preds.json"
+    root = Path(__file__).resolve().parents[1]
+    done = _predict(["--input-dir", folder, "--out", out, "--weights", checkpoint, "--exit", "gate"], root)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("broken.jpg") == 1 and "Traceback" not in done.stderr
+    preds = json.loads(out.read_text())
+    assert sorted(preds) == ["hand0.png", "hand1.png", "hand2.png"]
+    for p in preds.values():
+        assert np.asarray(p["joints2d"]).shape == (21, 2) and np.asarray(p["joints3d"]).shape == (21, 3)
+        assert 1 <= p["loops"] <= 3 and p["gflops"] > 0 and p["handedness"] == "right"
+
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "x.png").write_bytes(b"nope")
+    done = _predict(["--input-dir", only_bad, "--out", tmp_path / "none.json", "--weights", checkpoint], root)
+    assert done.returncode == 1 and "could be read" in done.stderr and not (tmp_path / "none.json").exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = _predict(["--input-dir", empty, "--out", tmp_path / "e.json", "--weights", checkpoint], root)
+    assert done.returncode == 2 and "no images" in done.stderr and "Traceback" not in done.stderr
