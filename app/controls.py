@@ -100,7 +100,6 @@ class ControlPanel(QWidget):
         layout.addWidget(self._smoothing_group())
         layout.addWidget(self._view_group())
         layout.addWidget(self._record_group())
-        layout.addStretch(1)
 
     # ---- groups --------------------------------------------------------------------------------
     def _source_group(self) -> QGroupBox:

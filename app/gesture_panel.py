@@ -56,7 +56,7 @@ class GesturePanel(QGroupBox):
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.list.itemChanged.connect(self._renamed)
-        self.list.setMaximumHeight(130)
+        self.list.setMaximumHeight(112)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("new gesture name")
         self.capture_button = QPushButton("Capture")
@@ -66,7 +66,7 @@ class GesturePanel(QGroupBox):
         self.delete_button = QPushButton("Delete")
         self.delete_button.clicked.connect(self._delete)
         self.events = QListWidget()
-        self.events.setMaximumHeight(90)
+        self.events.setMaximumHeight(64)
         self.events.setObjectName("events")
 
         threshold_row = QHBoxLayout()
@@ -87,7 +87,7 @@ class GesturePanel(QGroupBox):
         layout.addWidget(QLabel("Events"))
         layout.addWidget(self.events)
         self._fill_list()
-        self._last: str | None = None
+        self._logged: dict[str, str] = {}  # hand side -> last gesture logged
 
     def _fill_list(self) -> None:
         self.list.blockSignals(True)
@@ -153,9 +153,15 @@ class GesturePanel(QGroupBox):
         self.confidence.setValue(round(100 * best.confidence) if best else 0)
 
     def log_events(self, hands) -> None:
-        """Log gesture changes (call for every processed frame, not the throttled display)."""
+        """Log gesture changes (call for every processed frame, not the throttled display).
+
+        A hand that is lost and found again starts a new track; it is only logged if its
+        gesture differs from the last one logged for that hand side.
+        """
         for hand in hands:
-            if hand.gesture_changed and hand.gesture is not None:
+            if hand.gesture_changed and hand.gesture is not None \
+                    and self._logged.get(hand.handedness) != hand.gesture.name:
+                self._logged[hand.handedness] = hand.gesture.name
                 self._log(f"{hand.handedness} hand: {hand.gesture.name} ({hand.gesture.confidence:.0%})")
 
     def _log(self, text: str) -> None:

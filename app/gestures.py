@@ -12,14 +12,14 @@ MediaPipe joint order. Features are recomputed on load, so the store outlives fe
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dirnet.hand.skeleton import FINGERS, HandJoint
+
+from .files import write_atomic
 
 __all__ = [
     "pose_features", "Gesture", "GestureMatch", "GestureStore", "GestureMatcher", "GestureCapture",
@@ -29,7 +29,7 @@ __all__ = [
 STARTER_GESTURES = Path(__file__).resolve().parents[1] / "assets" / "gestures.json"
 
 # RMS feature distance (radians / palm sizes) at which confidence falls to exp(-1/2) ~ 0.61.
-FEATURE_SCALE = 0.22
+FEATURE_SCALE = 0.18
 
 _CHAINS = np.array([(HandJoint.WRIST, *chain) for chain in FINGERS.values()])  # (5, 5)
 _TIPS = _CHAINS[:, -1]
@@ -166,12 +166,9 @@ class GestureStore:
     def save(self) -> None:
         """Write the store to `path` atomically (temporary file, then rename)."""
         data = {"version": 1, "gestures": [
-            {"name": g.name, "samples": np.round(g.samples, 2).tolist()} for g in self.gestures.values()]}
+            {"name": g.name, "samples": np.round(g.samples.astype(np.float64), 2).tolist()} for g in self.gestures.values()]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(data))
 
 
 class GestureMatcher:

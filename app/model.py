@@ -6,6 +6,7 @@ stderr.
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,11 @@ def load_estimator(weights: Path | None, device: str = "cpu"):
     from dirnet.estimator import Estimator  # imports torch: slow, so only when needed
 
     messages: list[str] = []
+    # The library warns through both `warnings` and `logging`; collect both, report each once.
+    records = _Collector()
+    library_log = logging.getLogger("dirnet")
+    library_log.addHandler(records)
+    propagate, library_log.propagate = library_log.propagate, False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -37,8 +43,24 @@ def load_estimator(weights: Path | None, device: str = "cpu"):
             except (OSError, ValueError) as exc2:
                 messages.append(f"DIR-Net unavailable: {exc2}")
                 estimator = None
-    messages += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        finally:
+            library_log.removeHandler(records)
+            library_log.propagate = propagate
+    for text in [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] + records.messages:
+        if text not in messages:
+            messages.append(text)
     if estimator is not None and not getattr(estimator, "is_trained", True) and not any(
             "UNTRAINED" in m for m in messages):
         messages.append("running an UNTRAINED DIR-Net: poses are meaningless until weights are trained")
     return estimator, messages
+
+
+class _Collector(logging.Handler):
+    """Keeps the text of warning-or-worse log records."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())

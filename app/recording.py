@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .files import write_atomic
 from .pipeline import FrameResult
 
 __all__ = ["SessionRecorder", "frame_record", "new_session_dir"]
@@ -106,7 +106,7 @@ class SessionRecorder:
             self._writers[name] = writer
         meta = {**self.info, "fps": self.fps, "width": width, "height": height,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        _write_atomic(self.path / "session.json", json.dumps(meta, indent=1))
+        write_atomic(self.path / "session.json", json.dumps(meta, indent=1))
 
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
         """Append one frame to the three files.
@@ -146,9 +146,3 @@ class SessionRecorder:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -3,6 +3,10 @@
 Every source has `read() -> (H, W, 3) uint8 RGB | None`, `close()`, a `name`, a nominal `fps` and
 `live` (a camera: frames come at their own pace, and a None means trouble, not the end). A file
 source returns None at its end. Sources are plain objects: the capture thread owns one at a time.
+
+Each frame is a new array that the caller owns: the worker may still be reading one frame while
+the next is captured, and reusing a buffer would tear it. (OpenCV allocates per read anyway; the
+BGR -> RGB swap is done in place so that is the only allocation.)
 """
 from __future__ import annotations
 
@@ -37,22 +41,6 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-class _Converter:
-    """BGR -> RGB into a small ring of reused buffers (a consumer may still hold the last few)."""
-
-    def __init__(self, slots: int = 4) -> None:
-        self._ring: list[np.ndarray] = []
-        self._slots = slots
-        self._next = 0
-
-    def __call__(self, bgr: np.ndarray) -> np.ndarray:
-        if not self._ring or self._ring[0].shape != bgr.shape:
-            self._ring = [np.empty_like(bgr) for _ in range(self._slots)]
-        out = self._ring[self._next]
-        self._next = (self._next + 1) % self._slots
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out)
-
-
 class CameraSource:
     """A webcam through cv2.VideoCapture.
 
@@ -78,18 +66,20 @@ class CameraSource:
         self._cap.set(cv2.CAP_PROP_FPS, fps)
         self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # latest frame, not a queue of stale ones
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or fps
-        self._to_rgb = _Converter()
-        self._bgr: np.ndarray | None = None
         if self.read() is None:
             self.close()
             raise SourceError(f"camera {index} opened but delivered no frame")
 
     def read(self) -> np.ndarray | None:
-        ok, self._bgr = self._cap.read(self._bgr)
-        return self._to_rgb(self._bgr) if ok and self._bgr is not None else None
+        ok, bgr = self._cap.read()
+        return _to_rgb(bgr) if ok and bgr is not None else None
 
     def close(self) -> None:
         self._cap.release()
+
+
+def _to_rgb(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second allocation
 
 
 class VideoSource:
@@ -117,19 +107,17 @@ class VideoSource:
             raise SourceError(f"cannot read video {self.path}")
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 25.0
         self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        self._to_rgb = _Converter()
-        self._bgr: np.ndarray | None = None
-        ok, self._bgr = self._cap.read(self._bgr)
+        ok, _ = self._cap.read()
         if not ok:
             raise SourceError(f"video {self.path} has no readable frame")
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
     def read(self) -> np.ndarray | None:
-        ok, self._bgr = self._cap.read(self._bgr)
+        ok, bgr = self._cap.read()
         if not ok and self.loop:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, self._bgr = self._cap.read(self._bgr)
-        return self._to_rgb(self._bgr) if ok else None
+            ok, bgr = self._cap.read()
+        return _to_rgb(bgr) if ok else None
 
     def close(self) -> None:
         self._cap.release()
@@ -168,7 +156,7 @@ class ImageFolderSource:
             self._next += 1
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if bgr is not None:
-                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                return _to_rgb(bgr)
             self.skipped += 1
             log.warning("skipping unreadable image %s", path)
         return None

@@ -2,9 +2,13 @@
 
 A track starts from a MediaPipe detection. Between detections its next crop box comes from the
 2D joints DIR-Net just predicted (in frame px). A track is dropped when it is lost: the predicted
-uncertainty is high, the box leaves the frame, or it shrinks to nothing. Detection runs when no
-hand is tracked, and every `redetect_every` frames while fewer than `max_hands` are, to pick up a
-second hand; a detection on top of a tracked hand refreshes that track's box and handedness.
+uncertainty is high, the box leaves the frame, or it shrinks to nothing.
+
+Detection runs when no hand is tracked and, as a safety net, every `redetect_every` frames: that
+picks up a second hand, and corrects drift. A detection on top of a tracked hand refreshes that
+track's box and handedness. When the detector sees a hand no track covers while some track is
+seen by no detection, that track has drifted off its hand: it is replaced. A track the detector
+merely misses (while nothing new appears) is kept, since palm detection misses hands in motion.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ class HandTracker:
 
     Args:
         max_hands: most hands followed at once.
-        redetect_every: frames between detections while fewer than max_hands are tracked.
+        redetect_every: frames between detections while hands are tracked (0: only when none is).
         lost_sigma: a track is lost when the mean predicted 2D standard deviation exceeds this
             fraction of its box side.
         min_size: px; a box smaller than this is lost.
@@ -71,7 +75,7 @@ class HandTracker:
         """True when the detector should run on the coming frame."""
         if not self.tracks:
             return True
-        return len(self.tracks) < self.max_hands and self._since_detect >= self.redetect_every
+        return 0 < self.redetect_every <= self._since_detect
 
     def add_detections(self, detections: Sequence[Detection]) -> None:
         """Start tracks for new hands; refresh tracks that a detection lands on.
@@ -79,11 +83,20 @@ class HandTracker:
         Call after running the detector on a frame, whether or not it found anything.
         """
         self._since_detect = 0
+        matched: set[int] = set()
+        new: list[Detection] = []
         for det in detections:
-            same = next((t for t in self.tracks if _overlaps(t.box, det.box)), None)
-            if same is not None:
+            candidates = [t for t in self.tracks if t.id not in matched and _overlaps(t.box, det.box)]
+            if candidates:
+                same = min(candidates, key=lambda t: np.hypot(t.box.cx - det.box.cx, t.box.cy - det.box.cy))
                 same.box, same.handedness = det.box, det.handedness
-            elif len(self.tracks) < self.max_hands:
+                matched.add(same.id)
+            else:
+                new.append(det)
+        if new:  # unseen tracks next to unexplained detections have drifted: replace them
+            self.tracks = [t for t in self.tracks if t.id in matched]
+        for det in new:
+            if len(self.tracks) < self.max_hands:
                 self.tracks.append(Track(self._next_id, det.handedness, det.box))
                 self._next_id += 1
 

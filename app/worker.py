@@ -114,8 +114,8 @@ class InferenceWorker(QThread):
     def capture_gesture(self, name: str, frames: int = 10) -> None:
         self._queue(lambda: self._pipeline and self._pipeline.start_capture(name, frames))
 
-    def source_changed(self, fps: float) -> None:
-        """A new source started: drop tracks, filters and the recording's frame size."""
+    def source_changed(self, name: str, fps: float) -> None:
+        """A new source `name` started: drop tracks, filters and the recording's frame size."""
         with QMutexLocker(self._mutex):
             self._restart = True
             self._pending = None

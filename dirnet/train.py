@@ -135,7 +135,7 @@ def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int,
     tensors = {}
     for i, state in opt.state_dict()["state"].items():
         for key, value in state.items():
-            tensors[f"{i}.{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu()
+            tensors[f"{i}.{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu().contiguous()
     tmp = out / ".last_optim.tmp"
     save_file(tensors, str(tmp))
     os.replace(tmp, out / "last_optim.safetensors")
@@ -273,14 +273,14 @@ def train(cfg: TrainConfig) -> Path:
             if rank == 0 and (step + 1) % cfg.log_every == 0:
                 rate = seen / (time.time() - tick)
                 tick, seen = time.time(), 0
-                last = per_loop[-1]
-                row = [step + 1, stage.index, stage.start, opt.param_groups[0]["lr"], float(loss),
-                       float(last["l2d"]), float(last["l3d"]), float(last["var2d"]), float(last["var3d"]), rate]
+                last = {k: float(v.detach()) for k, v in per_loop[-1].items()}
+                row = [step + 1, stage.index, stage.start, opt.param_groups[0]["lr"], float(loss.detach()),
+                       last["l2d"], last["l3d"], last["var2d"], last["var3d"], rate]
                 with csv_path.open("a", newline="") as f:
                     csv.writer(f).writerow(row)
                 for name, value in zip(fields[3:], row[3:]):
                     writer.add_scalar(f"train/{name}", value, step + 1)
-                bar.set_postfix(loss=f"{float(loss):.2f}", l2d=f"{float(last['l2d']):.2f}", ips=f"{rate:.0f}")
+                bar.set_postfix(loss=f"{row[4]:.2f}", l2d=f"{last['l2d']:.2f}", ips=f"{rate:.0f}")
             if rank == 0 and (step + 1) % cfg.ckpt_every == 0 and step + 1 < end:
                 _save_state(out, model, opt, step + 1, cfg)
         if rank == 0:

@@ -12,8 +12,6 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.opengl as gl
 
-from dirnet.hand.skeleton import HAND_CONNECTIONS
-
 __all__ = ["MeshPanel", "COLOR_MODES"]
 
 COLOR_MODES = ("skin", "uncertainty")
@@ -21,27 +19,21 @@ _SKIN = np.array([0.93, 0.74, 0.62, 1.0], np.float32)
 _SIGMA_MAX_MM = 25.0  # standard deviation shown as the hottest colour
 _CAM_TO_GL = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)  # rows: GL X, Y, Z from x, y, z
 _SPACING_MM = 110.0  # side-by-side offset of two hands
-_EDGES = np.array(sorted(HAND_CONNECTIONS), np.int64).ravel()
 
 
 class _HandItems:
-    """One hand's mesh and skeleton items, updated in place."""
+    """One hand's mesh item and its colour buffers, updated in place."""
 
     def __init__(self, view: gl.GLViewWidget) -> None:
         self.data = gl.MeshData()
         self.mesh = gl.GLMeshItem(meshdata=self.data, smooth=True, shader="shaded", glOptions="opaque")
-        self.bones = gl.GLLinePlotItem(mode="lines", color=(1.0, 1.0, 1.0, 0.9), width=2.0,
-                                       antialias=True, glOptions="translucent")
-        self.bones.setDepthValue(10)  # drawn after the mesh, so bones show through skin
         view.addItem(self.mesh)
-        view.addItem(self.bones)
-        self.faces: np.ndarray | None = None
+        self.source_faces: np.ndarray | None = None  # faces as given, to notice a change
         self.nearest: np.ndarray | None = None  # (V,) joint index closest to each vertex
         self.colors: np.ndarray | None = None
 
     def set_visible(self, visible: bool) -> None:
         self.mesh.setVisible(visible)
-        self.bones.setVisible(visible)
 
 
 class MeshPanel(gl.GLViewWidget):
@@ -50,7 +42,7 @@ class MeshPanel(gl.GLViewWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setBackgroundColor((28, 31, 36))
-        self.setCameraPosition(distance=420, elevation=8, azimuth=-90)
+        self.setCameraPosition(distance=330, elevation=8, azimuth=-90)
         grid = gl.GLGridItem()
         grid.setSize(600, 600)
         grid.setSpacing(50, 50)
@@ -91,12 +83,15 @@ class MeshPanel(gl.GLViewWidget):
         centre = verts.mean(0)
         gl_verts = (verts - centre) @ _CAM_TO_GL.T
         gl_verts[:, 0] += offset_x
-        joints = (np.asarray(hand.joints3d, np.float32) - centre) @ _CAM_TO_GL.T
-        joints[:, 0] += offset_x
         faces = hand.pose.faces
-        if items.faces is None or items.faces.shape != faces.shape or not np.array_equal(items.faces, faces):
-            items.faces = np.ascontiguousarray(faces, np.int32)
-            items.data.setFaces(items.faces)
+        if items.source_faces is None or items.source_faces.shape != faces.shape \
+                or not np.array_equal(items.source_faces, faces):
+            items.source_faces = faces.copy()
+            tri = gl_verts[faces]
+            volume = float((tri[:, 0] * np.cross(tri[:, 1], tri[:, 2])).sum())
+            # pyqtgraph's shaded shader lights faces wound clockwise seen from outside (its own
+            # MeshData.sphere has negative signed volume): flip outward-wound meshes to match.
+            items.data.setFaces(np.ascontiguousarray(faces[:, ::-1] if volume > 0 else faces, np.int32))
             d = ((verts[:, None, :] - np.asarray(hand.joints3d)[None]) ** 2).sum(-1)
             items.nearest = d.argmin(1)
             items.colors = np.empty((len(verts), 4), np.float32)
@@ -110,4 +105,3 @@ class MeshPanel(gl.GLViewWidget):
         items.data.setVertexColors(items.colors)
         items.mesh.meshDataChanged()
         items.mesh.update()
-        items.bones.setData(pos=joints[_EDGES])

@@ -48,6 +48,8 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         self._ring = _Ring(2 + len(STAGES), _HISTORY)  # loops, gflops, stage timings
         self._fps = 0.0
         self._latency = 0.0
+        self._tick_font = pg.QtGui.QFont()  # (QFont("", 7) crashes Qt's text layout under xcb)
+        self._tick_font.setPointSize(7)
 
         self.loops_plot = self._plot(0, "Loops per frame", "frames ago")
         self._loops_curve = self.loops_plot.plot(pen=pg.mkPen("#ba68c8", width=2), stepMode=None)
@@ -73,7 +75,7 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         plot.hideButtons()
         plot.getAxis("bottom").setLabel(xlabel, **{"font-size": "7pt", "color": "#78909c"})
         for axis in ("left", "bottom"):
-            plot.getAxis(axis).setStyle(tickFont=pg.QtGui.QFont("", 7))
+            plot.getAxis(axis).setTickFont(self._tick_font)
         return plot
 
     def set_max_loops(self, max_loops: int) -> None:
@@ -109,6 +111,9 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         self._gflops_curve.setData(self._x, data[1], connect="finite")
         for curve, series in zip(self._stage_curves, data[2:]):
             curve.setData(self._x, series, connect="finite")
+        total = data[-1][np.isfinite(data[-1])]
+        # Scale to the typical frame, not to one slow start-up frame.
+        self.latency_plot.setYRange(0, max(5.0, 1.3 * float(np.percentile(total, 95))), padding=0)
         counts = self.histogram()
         self._bars.setOpts(x=np.arange(1, self.max_loops + 1), height=counts, width=0.7)
         self.latency_plot.setTitle(

@@ -61,14 +61,15 @@ def batch_rigid_transform(rot_mats: torch.Tensor, joints: torch.Tensor,
     rel = joints.clone()
     rel[:, 1:] = joints[:, 1:] - joints[:, parent_idx[1:]]
     # World rotation and translation per joint, built down the tree (parents precede children).
-    rots = [rot_mats[:, 0]]
-    trans = [rel[:, 0]]
+    # unbind (not indexing) keeps the backward pass to one stack instead of J zero-filled copies.
+    local_r, local_t = rot_mats.unbind(1), rel.unsqueeze(-1).unbind(1)
+    rots, trans = [local_r[0]], [local_t[0]]
     for i in range(1, J):
         p = parent_idx[i]
-        rots.append(rots[p] @ rot_mats[:, i])
-        trans.append(trans[p] + (rots[p] @ rel[:, i].unsqueeze(-1)).squeeze(-1))
+        rots.append(rots[p] @ local_r[i])
+        trans.append(trans[p] + rots[p] @ local_t[i])
     world_r = torch.stack(rots, dim=1)
-    posed = torch.stack(trans, dim=1)
+    posed = torch.stack(trans, dim=1).squeeze(-1)
     # Skinning transform: x -> R (x - j_rest) + j_posed.
     t = posed - (world_r @ joints.unsqueeze(-1)).squeeze(-1)
     top = torch.cat([world_r, t.unsqueeze(-1)], dim=-1)
@@ -97,11 +98,14 @@ def lbs(rot_mats: torch.Tensor, v_shaped: torch.Tensor, joints: torch.Tensor,
     """
     posed_joints, transforms = batch_rigid_transform(rot_mats, joints, parents)
     B, J = transforms.shape[:2]
-    # Blend only the 3x4 part: (V, J) @ (B, J, 12) -> (B, V, 12).
-    blended = torch.matmul(weights, transforms[:, :, :3, :].reshape(B, J, 12)).view(B, -1, 3, 4)
-    if v_shaped.dim() == 2:
-        v_shaped = v_shaped.unsqueeze(0)
-    vertices = (blended[..., :3] * v_shaped.unsqueeze(-2)).sum(-1) + blended[..., 3]
+    # Blend the 3x4 parts channels-first with one GEMM, (B*12, J) @ (J, V) -> (B, 3, 4, V), then apply
+    # them with three fused multiply-adds: several times faster on CPU than a (B, V, 3, 3) product + sum.
+    per_joint = transforms[:, :, :3, :].reshape(B, J, 12).transpose(1, 2).reshape(B * 12, J)
+    blended = (per_joint @ weights.T).view(B, 3, 4, -1)
+    b0, b1, b2, b3 = blended.unbind(2)  # (B, 3, V) each: rotation columns and translation
+    v0, v1, v2 = v_shaped.transpose(-1, -2).unsqueeze(-2).unbind(-3)  # (B, 1, V) or (1, V) each
+    out = torch.addcmul(torch.addcmul(torch.addcmul(b3, b0, v0), b1, v1), b2, v2)
+    vertices = out.transpose(1, 2).contiguous()
     return vertices, posed_joints, transforms
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import codecs
 import copyreg
 import io
 import os
@@ -101,14 +102,17 @@ def _to_array(value: Any) -> np.ndarray:
 
 # Everything a MANO pickle needs to rebuild numpy arrays and plain Python containers.
 _NDARRAY_RECONSTRUCT = np.ndarray(0).__reduce__()[0]
+_NDARRAY_FROMBUFFER = np.ndarray(0).__reduce_ex__(5)[0]
 _NUMPY_SCALAR = np.float64(0).__reduce__()[0]
 _ALLOWED: dict[tuple[str, str], Any] = {
     **{(m, "_reconstruct"): _NDARRAY_RECONSTRUCT for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(m, "scalar"): _NUMPY_SCALAR for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(m, "_frombuffer"): _NDARRAY_FROMBUFFER for m in ("numpy.core.numeric", "numpy._core.numeric")},
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("copy_reg", "_reconstructor"): copyreg._reconstructor,
     ("copyreg", "_reconstructor"): copyreg._reconstructor,
+    ("_codecs", "encode"): codecs.encode,  # how Python 3 writes bytes at protocol 2
     **{(m, n): getattr(builtins, n)
        for m in ("__builtin__", "builtins") for n in ("object", "set", "frozenset", "list", "dict", "tuple")},
 }
@@ -174,7 +178,14 @@ def load_mano_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise ValueError(f"{path}: not a MANO model, missing {missing}")
-    data = {k: _to_array(raw[k]) for k in _REQUIRED}
+    data = {}
+    for key in _REQUIRED:
+        try:
+            data[key] = _to_array(raw[key])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}: cannot read {key!r} ({type(exc).__name__}: {exc})") from exc
+        except ValueError as exc:
+            raise ValueError(f"{path}: {key!r}: {exc}") from exc
     _check_mano(data, path)
     return data
 
@@ -246,7 +257,8 @@ class ManoHandLayer(HandModel):
         struct = smplx.utils.Struct(**data)
         with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a note about 10 betas
             self.layer = smplx.MANOLayer(model_path=str(path), data_struct=struct, is_rhand=True,
-                                         use_pca=False, flat_hand_mean=True, num_betas=_NUM_BETAS)
+                                         use_pca=False, flat_hand_mean=True, num_betas=_NUM_BETAS,
+                                         create_body_pose=False)
         native = _native_joints(data["v_template"], data["J_regressor"])
         rot = canonical_rotation(native)
         rest = (native - native[HandJoint.WRIST]) @ rot.T * _M_TO_MM

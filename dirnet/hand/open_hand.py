@@ -95,8 +95,8 @@ class OpenHandLayer(HandModel):
         """
         B = hand_pose.shape[0]
         lin = shape[:, 1:]
-        v_shaped = self.v_template + torch.einsum("bk,vck->bvc", lin, self.vertex_shape_dirs)
-        joints21 = self.rest_joints + torch.einsum("bk,jck->bjc", lin, self.joint_shape_dirs)
+        v_shaped = self.v_template + (lin @ self.vertex_shape_dirs.flatten(0, 1).T).view(B, -1, 3)
+        joints21 = self.rest_joints + (lin @ self.joint_shape_dirs.flatten(0, 1).T).view(B, -1, 3)
         rot = batch_rodrigues(hand_pose.reshape(-1, 3)).view(B, 15, 3, 3)
         rot_mats = torch.cat([global_orient.unsqueeze(1), rot], dim=1)
         verts, posed, transforms = lbs(rot_mats, v_shaped, joints21[:, self._lbs_index], self.parents,

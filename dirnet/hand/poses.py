@@ -130,10 +130,13 @@ def anatomical_limits(rest_flex: np.ndarray) -> np.ndarray:
         rest_flex: (15,) rest flexion from `rest_flexion`, radians.
 
     Returns:
-        (15, 3, 2) float64 radians: [flexion, abduction, twist] x [low, high], rest pose = 0.
+        (15, 3, 2) float64 radians: [flexion, abduction, twist] x [low, high], rest pose = 0; each
+        range is widened where needed to contain the rest pose.
     """
     limits = np.concatenate([np.tile(_FINGER_RANGES, (4, 1, 1)), _THUMB_RANGES]) * _DEG
     limits[_STRAIGHT_REF, 0, :] -= rest_flex[_STRAIGHT_REF, None]
+    limits[..., 0] = np.minimum(limits[..., 0], 0.0)
+    limits[..., 1] = np.maximum(limits[..., 1], 0.0)
     return limits
 
 

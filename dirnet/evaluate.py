@@ -1,0 +1,637 @@
+"""`python -m dirnet.evaluate`: accuracy and cost of DIR-Net checkpoints for every exit policy.
+
+    python -m dirnet.evaluate --weights W --data SPEC [--data SPEC ...] [--out DIR]
+        [--exit MODE ...] [--tau-var F] [--tau-gate F] [--compare W2] [--limit N]
+
+SPEC names a labelled source:
+    synth:DIR       renders written by `python -m dirnet.data.synth` (exact 2D + 3D labels)
+    teacher:DIR     a `python -m dirnet.data.teacher` dataset (2D + 3D agreement with MediaPipe)
+    NAME:DIR        a public dataset by reader name (freihand, stb, rhd, fpha, panoptic)
+    video:CLIP:REF2D[:REF3D][:left|right]
+                    a video with per-frame reference landmarks: REF2D a JSON list of 21 [x_px, y_px, ...]
+                    per frame, REF3D (optional) 21 world landmarks [x, y, z] in metres per frame; the
+                    hand is the person's left or right (default: MediaPipe's classifier decides)
+
+Every sample is cropped around its labelled 2D joints (dirnet.crop, margin DEFAULT_MARGIN, left
+hands mirrored in and their results mirrored out). The model runs ALL loops once per sample; every
+exit policy's result is then replayed from the per-loop outputs, gate logits and variances with
+the deterministic rules of `dirnet.exits.run_with_exits`, so sweeping tau_var and tau_gate costs
+no extra inference. Writes DIR/metrics.json and per source DIR/<source>_tradeoff.png (paper
+Fig. 7), DIR/<source>_loops.png (Fig. 8) and DIR/<source>_pck.png (3D PCK, Fig. 5).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .crop import DEFAULT_MARGIN, box_from_points, crop_matrix, invert_affine, warp
+from .estimator import EstimatorDefaults
+from .exits import EXIT_MODES, ExitPolicy, exit_probability, mean_variance
+from .flops import StageFlops, count_stage_flops
+from .hand.skeleton import NUM_JOINTS
+from .metrics import EvalSummary, JointErrors, joint_errors, root_relative, summarize_errors
+from .models.dirnet import DIRNet, LoopOutput
+from .weights import load_checkpoint
+
+__all__ = ["DataSpec", "EvalBatch", "EvalSource", "parse_spec", "open_source", "LoopTable",
+           "SourceReport", "EvalConfig", "forward_loops", "collect", "exit_loops", "policy_gflops",
+           "policy_summary", "evaluate_table", "evaluate", "main"]
+
+log = logging.getLogger(__name__)
+
+# tau_gate values swept for Fig. 7 (log-spaced; 1 is the trained default).
+TAU_GATE_SWEEP = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+# tau_var values are quantiles of the per-loop mean variances, so the sweep spans every exit rate.
+TAU_VAR_QUANTILES = np.linspace(0.0, 1.0, 15)
+
+
+# Sources whose samples are HandSamples read from a folder (dirnet.data.readers), by spec kind.
+SAMPLE_KINDS = ("synth", "teacher", "freihand", "stb", "rhd", "fpha", "panoptic")
+# Frames of a video at which MediaPipe's classifier is asked for the handedness (majority vote).
+_HANDEDNESS_VOTES = 5
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A parsed --data SPEC: kind, folder or clip path, and for videos the reference files and hand."""
+
+    kind: str
+    path: Path
+    ref2d: Path | None = None
+    ref3d: Path | None = None
+    hand: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Short file-name-safe label, e.g. "teacher_val" or "video_asl_hand.25fps"."""
+        stem = self.path.stem if self.kind == "video" else self.path.resolve().name
+        return f"{self.kind}_" + "".join(c if c.isalnum() or c in "._-" else "_" for c in stem)
+
+
+def parse_spec(text: str) -> DataSpec:
+    """Parse KIND:PATH or video:CLIP:REF2D[:REF3D][:left|right].
+
+    Raises:
+        ValueError: unknown kind or malformed spec.
+    """
+    kind, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise ValueError(f"data spec {text!r} is not KIND:PATH")
+    if kind == "video":
+        parts = rest.split(":")
+        hand = parts.pop() if parts[-1] in ("left", "right") else None
+        if len(parts) not in (2, 3):
+            raise ValueError(f"video spec {text!r} is not video:CLIP:REF2D[:REF3D][:left|right]")
+        return DataSpec("video", Path(parts[0]), Path(parts[1]),
+                        Path(parts[2]) if len(parts) == 3 else None, hand)
+    if kind not in SAMPLE_KINDS:
+        raise ValueError(f"unknown data kind {kind!r} in {text!r}, known: video, {', '.join(SAMPLE_KINDS)}")
+    return DataSpec(kind, Path(rest))
+
+
+@dataclass
+class EvalBatch:
+    """Network inputs and labels of a batch of B samples.
+
+    images: (B, R, R, 3) uint8 RGB network input (left hands mirrored in). to_source: (B, 2, 3)
+    affines from network-input px to source-image px. left: (B,) bool. gt2d: (B, 21, 2) source px,
+    NaN where unlabelled. gt3d: (B, 21, 3) mm wrist-relative, camera axes, NaN where unlabelled.
+    crop256: (B,) 256 / crop side in source px (source px -> crop-256 px).
+    """
+
+    images: np.ndarray
+    to_source: np.ndarray
+    left: np.ndarray
+    gt2d: np.ndarray
+    gt3d: np.ndarray
+    crop256: np.ndarray
+
+
+class EvalSource:
+    """The labelled hands of one spec, cropped for one network resolution and served in batches.
+
+    Args:
+        name: label of the source.
+        length: number of hands it will try to serve.
+        items: callable returning an iterator of (rgb image, joints2d (21, 2) source px,
+            joints3d (21, 3) mm or None, is_left); an unreadable image is reported as a string.
+        res: network input side in px.
+    Attributes:
+        problems: one line per item that could not be used (filled while iterating).
+    """
+
+    def __init__(self, name: str, length: int, items, res: int):
+        self.name, self._length, self._items, self.res = name, length, items, res
+        self.problems: list[str] = []
+
+    def __len__(self) -> int:
+        return self._length
+
+    def batches(self, batch_size: int):
+        """Yield EvalBatches of up to batch_size samples, in order."""
+        rows: list[tuple] = []
+        for item in self._items():
+            if isinstance(item, str):
+                self.problems.append(item)
+                continue
+            rows.append(self._prepare(*item))
+            if len(rows) == batch_size:
+                yield EvalBatch(*(np.stack(col) for col in zip(*rows)))
+                rows = []
+        if rows:
+            yield EvalBatch(*(np.stack(col) for col in zip(*rows)))
+
+    def _prepare(self, image: np.ndarray, joints2d: np.ndarray, joints3d: np.ndarray | None,
+                 left: bool) -> tuple:
+        # Crop the way the tracker does, around the hand's 2D joints (the evaluation's "GT box").
+        box = box_from_points(joints2d, DEFAULT_MARGIN)
+        matrix = crop_matrix(box, self.res, mirror=left)
+        gt3d = (np.full((NUM_JOINTS, 3), np.nan) if joints3d is None
+                else root_relative(np.asarray(joints3d, dtype=np.float64)))
+        return (warp(image, matrix, self.res), invert_affine(matrix), bool(left),
+                np.asarray(joints2d, dtype=np.float64), gt3d, 256.0 / box.size)
+
+
+def _read_rgb(path: Path) -> np.ndarray | None:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
+    from .data.readers import project, read_samples
+
+    samples = read_samples(spec.kind, spec.path)
+    usable = [s for s in samples if s.joints2d is not None or (s.joints3d is not None and s.K is not None)]
+    if not usable:
+        raise ValueError(f"{spec.path}: no sample with 2D joints (or 3D joints and intrinsics)")
+    usable = usable[:limit]
+
+    def items():
+        for s in usable:
+            image = _read_rgb(s.image_path)
+            if image is None:
+                yield f"{s.image_path}: not a readable image, skipped"
+                continue
+            joints2d = s.joints2d if s.joints2d is not None else project(s.joints3d, s.K)
+            yield image, joints2d, s.joints3d, s.handedness == "left"
+
+    return EvalSource(spec.name, len(usable), items, res)
+
+
+def _read_reference(path: Path, scale: float) -> np.ndarray:
+    """(F, 21, 3) float64 from a JSON list of per-frame landmark lists; NaN for frames without one."""
+    try:
+        frames = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"reference landmarks {path} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"reference landmarks {path} are not valid JSON: {exc}") from None
+    out = np.full((len(frames), NUM_JOINTS, 3), np.nan)
+    for i, frame in enumerate(frames):
+        points = np.asarray(frame if frame else [], dtype=np.float64)
+        if points.ndim == 2 and points.shape[0] == NUM_JOINTS and points.shape[1] >= 2:
+            out[i, :, :points.shape[1]] = points[:, :3] * scale
+    return out
+
+
+def _video_frames(path: Path):
+    """Yield (index, RGB frame) of a video; stops at the end or at the first undecodable frame."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+
+
+def _vote_handedness(path: Path, ref2d: np.ndarray, frames: np.ndarray) -> str:
+    """Majority of MediaPipe's handedness labels on crops around the reference hand."""
+    from .handedness import HandednessClassifier
+
+    chosen = set(frames[np.linspace(0, len(frames) - 1, _HANDEDNESS_VOTES).round().astype(int)])
+    classifier = HandednessClassifier()
+    votes = []
+    try:
+        for index, rgb in _video_frames(path):
+            if index in chosen:
+                box = box_from_points(ref2d[index], 2 * DEFAULT_MARGIN)
+                votes.append(classifier(warp(rgb, crop_matrix(box, 256), 256)))
+    finally:
+        classifier.close()
+    hand = "left" if votes.count("left") > votes.count("right") else "right"
+    log.warning("%s: MediaPipe calls the hand %s (%d of %d frames); pass :left or :right to override",
+                path.name, hand, votes.count(hand), len(votes))
+    return hand
+
+
+def _video_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
+    if not spec.path.is_file():
+        raise FileNotFoundError(f"video {spec.path} not found")
+    ref2d = _read_reference(spec.ref2d, 1.0)[..., :2]
+    ref3d = None if spec.ref3d is None else _read_reference(spec.ref3d, 1000.0)  # metres -> mm
+    if ref3d is not None and len(ref3d) != len(ref2d):
+        raise ValueError(f"{spec.ref2d.name} has {len(ref2d)} frames but {spec.ref3d.name} {len(ref3d)}")
+    frames = np.flatnonzero(np.isfinite(ref2d).all((1, 2)))[:limit]
+    if not frames.size:
+        raise ValueError(f"{spec.ref2d}: no frame with 21 reference landmarks")
+    left = (spec.hand or _vote_handedness(spec.path, ref2d, frames)) == "left"
+    wanted = set(frames.tolist())
+
+    def items():
+        seen = 0
+        for index, rgb in _video_frames(spec.path):
+            if index in wanted:
+                seen += 1
+                yield rgb, ref2d[index], None if ref3d is None else ref3d[index], left
+        if seen < len(wanted):
+            yield f"{spec.path.name}: {len(wanted) - seen} frames with references could not be decoded"
+
+    return EvalSource(spec.name, len(frames), items, res)
+
+
+def open_source(spec: DataSpec, res: int, limit: int | None = None) -> EvalSource:
+    """The EvalSource of a spec for a network of input side `res`.
+
+    Raises:
+        FileNotFoundError: missing folder, clip or reference file.
+        ValueError: malformed or empty data.
+    """
+    if spec.kind == "video":
+        return _video_source(spec, res, limit)
+    if not spec.path.exists():
+        raise FileNotFoundError(f"{spec.kind} data {spec.path} not found")
+    return _sample_source(spec, res, limit)
+
+
+@torch.no_grad()
+def forward_loops(model: DIRNet, images: torch.Tensor, with_features: bool = False
+                  ) -> tuple[list[LoopOutput], list[torch.Tensor] | None]:
+    """All refiner passes for the whole batch, as DIRNet.forward, plus the gate's input features.
+
+    Args:
+        model: a DIRNet in eval mode.
+        images: (B, 3, R, R) float RGB in [0, 1].
+        with_features: also return f = Psi_var1(h) per loop, the gate's input (Sec. 4.2).
+    Returns:
+        (one LoopOutput per loop, one (B, fc_dim) feature tensor per loop or None).
+    """
+    features = model.forward_features(images)
+    outputs, feats, attention = [], [], None
+    for loop in range(model.cfg.max_loops):
+        refined = model.forward_refine(features, loop, attention)
+        outputs.append(model.forward_head(refined))
+        if with_features:
+            feats.append(model.var_head.var1(refined.mean((2, 3))))
+        if loop + 1 < model.cfg.max_loops:
+            attention = model.attention(refined)
+    return outputs, (feats if with_features else None)
+
+
+@dataclass
+class LoopTable:
+    """Per-loop outputs of N samples and their labels; L = the model's max_loops.
+
+    joints2d: (L, N, 21, 2) source-image px. joints3d: (L, N, 21, 3) mm, wrist-relative camera
+    axes of the true hand (left hands mirrored back). mean_var: (L, N) float32 mean sigma^2 (the
+    variance exit's statistic). gate_logits: (L, N, 2) float32 (EXIT, CONTINUE). features:
+    (L, N, fc_dim) float32 gate inputs, or None. gt2d: (N, 21, 2) source px, NaN where unlabelled.
+    gt3d: (N, 21, 3) mm wrist-relative, NaN where unlabelled. crop256: (N,) source px -> crop-256 px.
+    """
+
+    joints2d: np.ndarray
+    joints3d: np.ndarray
+    mean_var: np.ndarray
+    gate_logits: np.ndarray
+    features: np.ndarray | None
+    gt2d: np.ndarray
+    gt3d: np.ndarray
+    crop256: np.ndarray
+
+    @property
+    def num_loops(self) -> int:
+        return self.joints2d.shape[0]
+
+    def __len__(self) -> int:
+        return self.joints2d.shape[1]
+
+    def errors(self) -> JointErrors:
+        """Per-loop per-joint errors, each (L, N, 21)."""
+        per_loop = [joint_errors(self.joints2d[l], self.gt2d, self.joints3d[l], self.gt3d,
+                                 crop256_scale=self.crop256) for l in range(self.num_loops)]
+        return JointErrors(*(np.stack([getattr(e, k) for e in per_loop])
+                             for k in ("px", "crop256", "mm", "pa")))
+
+    def subset(self, index: np.ndarray) -> "LoopTable":
+        """The same table for samples `index` (e.g. a train/held-out split)."""
+        return LoopTable(self.joints2d[:, index], self.joints3d[:, index], self.mean_var[:, index],
+                         self.gate_logits[:, index],
+                         None if self.features is None else self.features[:, index],
+                         self.gt2d[index], self.gt3d[index], self.crop256[index])
+
+
+def collect(model: DIRNet, source: EvalSource, batch_size: int = 32, with_features: bool = False,
+            desc: str = "evaluate") -> LoopTable:
+    """Run every loop of `model` once on every sample of `source` (tqdm progress).
+
+    Raises:
+        ValueError: the source yields no sample.
+    """
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in
+                                          ("j2d", "j3d", "var", "gate", "feat", "gt2d", "gt3d", "s")}
+    device = next(model.parameters()).device
+    with tqdm(total=len(source), desc=desc, unit="img", disable=None) as bar:
+        for batch in source.batches(batch_size):
+            images = torch.from_numpy(batch.images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+            outputs, feats = forward_loops(model, images, with_features)
+            to_source = batch.to_source
+            sign = np.where(batch.left, -1.0, 1.0)[:, None, None]
+            j2d = np.stack([o.joints2d.cpu().double().numpy() for o in outputs])
+            parts["j2d"].append(np.einsum("bij,lbkj->lbki", to_source[:, :, :2], j2d) + to_source[None, :, None, :, 2])
+            j3d = np.stack([o.joints3d.cpu().double().numpy() for o in outputs])
+            j3d[..., 0] *= sign[None, ..., 0]  # mirror left hands back out
+            parts["j3d"].append(j3d)
+            parts["var"].append(np.stack([mean_variance(o).cpu().numpy() for o in outputs]))
+            parts["gate"].append(np.stack([o.gate_logits.cpu().numpy() for o in outputs]))
+            if feats is not None:
+                parts["feat"].append(np.stack([f.cpu().numpy() for f in feats]))
+            parts["gt2d"].append(batch.gt2d)
+            parts["gt3d"].append(batch.gt3d)
+            parts["s"].append(batch.crop256)
+            bar.update(len(batch.left))
+    if not parts["s"]:
+        raise ValueError(f"{source.name}: no usable sample")
+    cat = {k: np.concatenate(v, axis=0 if k in ("gt2d", "gt3d", "s") else 1) if v else None
+           for k, v in parts.items()}
+    return LoopTable(cat["j2d"], cat["j3d"], cat["var"], cat["gate"], cat["feat"], cat["gt2d"],
+                     cat["gt3d"], cat["s"])
+
+
+def exit_loops(policy: ExitPolicy, mean_var: np.ndarray, gate_logits: np.ndarray | None = None
+               ) -> np.ndarray:
+    """Refiner passes each sample runs under `policy`, replaying `run_with_exits` exactly.
+
+    The rules and float32 arithmetic are those of run_with_exits: "none" runs max_loops; "variance"
+    stops at the first loop whose mean variance is below tau_var; "gate" stops at the first loop
+    where the survival probability prod(1 - P(EXIT)) at tau_gate is <= 1/2; the last loop always
+    stops. Gate sampling is random and is not replayed.
+
+    Args:
+        policy: the exit rule (max_loops is capped by L).
+        mean_var: (L, N) float32 mean sigma^2 per loop (`exits.mean_variance`).
+        gate_logits: (L, N, 2) float32 gate logits per loop (needed in gate mode only).
+    Returns:
+        (N,) int64 loop counts in 1..min(policy.max_loops, L).
+    Raises:
+        ValueError: a sampling policy, or gate mode without logits.
+    """
+    if policy.sample:
+        raise ValueError("sampled gate exits are random; only the deterministic policy is replayed")
+    if policy.mode == "gate" and gate_logits is None:
+        raise ValueError("gate exits need the gate logits")
+    loops, n = min(policy.max_loops, mean_var.shape[0]), mean_var.shape[1]
+    if policy.mode == "none":
+        return np.full(n, loops, dtype=np.int64)
+    if policy.mode == "variance":
+        done = torch.from_numpy(np.asarray(mean_var[:loops], dtype=np.float32)) < policy.tau_var
+    else:
+        logits = torch.from_numpy(np.asarray(gate_logits[:loops], dtype=np.float32))
+        p_exit = exit_probability(logits.reshape(-1, 2), policy.tau_gate).reshape(loops, n)
+        done = torch.cumprod(1 - p_exit, dim=0) <= 0.5
+    done[loops - 1] = True
+    return done.int().argmax(0).numpy().astype(np.int64) + 1
+
+
+def policy_gflops(stage: StageFlops, loops: np.ndarray, mode: str) -> np.ndarray:
+    """(N,) GFLOPs per sample for its loop count, as StageFlops.gflops (gate cost only in gate mode)."""
+    costs = np.array([stage.gflops(k, gate=mode == "gate") for k in range(1, int(loops.max()) + 1)])
+    return costs[loops - 1]
+
+
+@dataclass
+class SourceReport:
+    """One checkpoint on one source.
+
+    policy: the headline thresholds (tau_var, tau_gate, max_loops) used for the mode rows.
+    policies: "loops_1".."loops_L" (fixed loop counts) and each requested exit mode at its tau.
+    sweeps: "variance" -> [(tau_var, summary)], "gate" -> [(tau_gate, summary)].
+    per_loop: "err2d" (L, N) per-sample mean crop-256 px error after each loop count, "err3d" (L, N)
+        per-sample MPJPE mm, "pa" (L, N) per-sample PA-MPJPE mm.
+    savings: per exit mode, GFLOPs saved and relative error increase against max loops.
+    """
+
+    name: str
+    policy: ExitPolicy
+    policies: dict[str, EvalSummary]
+    sweeps: dict[str, list[tuple[float, EvalSummary]]]
+    per_loop: dict[str, np.ndarray]
+    savings: dict[str, dict[str, float]]
+    chosen: dict[str, JointErrors] = field(default_factory=dict)  # policy -> (N, 21), for PCK plots
+
+    def to_dict(self) -> dict:
+        return {
+            "tau_var": self.policy.tau_var, "tau_gate": self.policy.tau_gate,
+            "max_loops": self.policy.max_loops,
+            "policies": {k: v.to_dict() for k, v in self.policies.items()},
+            "sweeps": {k: [{"tau": t, **s.to_dict()} for t, s in v] for k, v in self.sweeps.items()},
+            "per_loop_median": {k: np.nanmedian(v, axis=1).tolist() for k, v in self.per_loop.items()},
+            "savings": self.savings,
+        }
+
+
+def policy_summary(table: LoopTable, errors: JointErrors, stage: StageFlops, policy: ExitPolicy
+                   ) -> tuple[EvalSummary, JointErrors]:
+    """EvalSummary of one exit policy and the (N, 21) errors of the joints it returns.
+
+    Args:
+        table: collected outputs. errors: table.errors(), (L, N, 21). stage: the model's FLOPs.
+        policy: a deterministic exit policy.
+    """
+    loops = exit_loops(policy, table.mean_var, table.gate_logits)
+    chosen = errors.take(loops - 1)
+    return summarize_errors(chosen, loops, policy_gflops(stage, loops, policy.mode)), chosen
+
+
+def _relative(a: float, b: float) -> float:
+    return float(a / b - 1.0) if np.isfinite(a) and np.isfinite(b) and b > 0 else float("nan")
+
+
+def evaluate_table(name: str, table: LoopTable, stage: StageFlops, policy: ExitPolicy,
+                   modes: tuple[str, ...] = EXIT_MODES) -> SourceReport:
+    """Every policy, both sweeps and the per-loop error distributions from one LoopTable.
+
+    Args:
+        name: the source's name.
+        table: collected outputs.
+        stage: FLOPs of the model's stages.
+        policy: thresholds for the headline rows (tau_var, tau_gate, max_loops).
+        modes: exit modes reported as headline rows.
+    """
+    errors = table.errors()
+    max_loops = min(policy.max_loops, table.num_loops)
+    policies, chosen = {}, {}
+    for k in range(1, max_loops + 1):
+        policies[f"loops_{k}"], chosen[f"loops_{k}"] = policy_summary(
+            table, errors, stage, replace(policy, mode="none", max_loops=k))
+    for mode in modes:
+        policies[mode], chosen[mode] = policy_summary(table, errors, stage, replace(policy, mode=mode))
+    variances = table.mean_var[:max(max_loops - 1, 1)].ravel()
+    taus_var = sorted(set(np.quantile(variances, TAU_VAR_QUANTILES).astype(float) * (1 + 1e-6))
+                      | {policy.tau_var})
+    sweeps = {
+        "variance": [(t, policy_summary(table, errors, stage, replace(policy, mode="variance", tau_var=t))[0])
+                     for t in taus_var],
+        "gate": [(t, policy_summary(table, errors, stage, replace(policy, mode="gate", tau_gate=t))[0])
+                 for t in sorted(set(TAU_GATE_SWEEP) | {policy.tau_gate})],
+    }
+    full = policies[f"loops_{max_loops}"]
+    savings = {mode: {"gflops_saving": 1.0 - policies[mode].mean_gflops / full.mean_gflops,
+                      "err2d_increase": _relative(policies[mode].err2d_mean, full.err2d_mean),
+                      "mpjpe_increase": _relative(policies[mode].mpjpe, full.mpjpe),
+                      "pa_mpjpe_increase": _relative(policies[mode].pa_mpjpe, full.pa_mpjpe)}
+               for mode in modes if mode != "none"}
+    with np.errstate(all="ignore"):  # unlabelled samples have all-NaN rows
+        per_loop = {"err2d": np.nanmean(errors.crop256, -1), "err3d": np.nanmean(errors.mm, -1),
+                    "pa": np.nanmean(errors.pa, -1)}
+    return SourceReport(name, policy, policies, sweeps, per_loop, savings, chosen)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Arguments of one `python -m dirnet.evaluate` run."""
+
+    weights: Path
+    data: tuple[str, ...]
+    out: Path = Path("eval")
+    modes: tuple[str, ...] = EXIT_MODES
+    tau_var: float | None = None  # None: the checkpoint's default
+    tau_gate: float | None = None
+    compare: Path | None = None
+    batch_size: int = 32
+    limit: int | None = None  # evaluate at most this many samples per source
+
+
+def _load(path: Path) -> tuple[DIRNet, EstimatorDefaults, StageFlops]:
+    model, meta = load_checkpoint(path)
+    return model, EstimatorDefaults(**meta.get("defaults", {})), count_stage_flops(model)
+
+
+def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
+    """Evaluate cfg.weights (and cfg.compare) on every source; write JSON and PNGs to cfg.out.
+
+    Returns:
+        (metrics dict as written to metrics.json, one error line per source that failed).
+    Raises:
+        FileNotFoundError, ValueError: unreadable checkpoints.
+    """
+    from . import plots
+
+    checkpoints = {"main": cfg.weights} if cfg.compare is None else {"main": cfg.weights,
+                                                                     "compare": cfg.compare}
+    loaded = {k: _load(p) for k, p in checkpoints.items()}
+    labels = {k: Path(p).stem for k, p in checkpoints.items()}
+    if cfg.compare is not None and labels["main"] == labels["compare"]:
+        labels = {k: str(p) for k, p in checkpoints.items()}
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    result: dict = {"weights": {k: str(p) for k, p in checkpoints.items()}, "sources": {}}
+    errors: list[str] = []
+    for text in cfg.data:
+        try:
+            spec = parse_spec(text)
+            reports = {}
+            for key, (model, defaults, stage) in loaded.items():
+                source = open_source(spec, model.cfg.input_res, cfg.limit)
+                table = collect(model, source, cfg.batch_size, desc=f"{spec.name} [{labels[key]}]")
+                policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops,
+                                    tau_var=defaults.tau_var if cfg.tau_var is None else cfg.tau_var,
+                                    tau_gate=defaults.tau_gate if cfg.tau_gate is None else cfg.tau_gate)
+                reports[key] = evaluate_table(spec.name, table, stage, policy, cfg.modes)
+                for line in source.problems:
+                    errors.append(f"{spec.name}: {line}")
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            errors.append(f"{text}: {exc}")
+            continue
+        result["sources"][spec.name] = {key: {"label": labels[key], **r.to_dict()}
+                                        for key, r in reports.items()}
+        print_table(reports["main"], labels["main"])
+        stem = cfg.out / spec.name
+        named = {labels[k]: r for k, r in reports.items()}
+        plots.plot_tradeoff(named, stem.with_name(stem.name + "_tradeoff.png"), title=spec.name)
+        plots.plot_loop_errors({k: r.per_loop for k, r in named.items()},
+                               stem.with_name(stem.name + "_loops.png"), title=spec.name)
+        plots.plot_pck(reports["main"].chosen, stem.with_name(stem.name + "_pck.png"),
+                       title=f"{spec.name} [{labels['main']}]")
+    _write_json(cfg.out / "metrics.json", result)
+    return result, errors
+
+
+_COLUMNS = (("n", "n", "{:d}"), ("err2d_px_mean", "2D px", "{:.2f}"), ("err2d_mean", "2D c256", "{:.2f}"),
+            ("auc2d_0_50", "AUC2D", "{:.3f}"), ("mpjpe", "MPJPE", "{:.2f}"), ("pa_mpjpe", "PA-MPJPE", "{:.2f}"),
+            ("auc3d_0_50", "AUC 0-50", "{:.3f}"), ("auc3d_20_50", "AUC 20-50", "{:.3f}"),
+            ("mean_loops", "loops", "{:.2f}"), ("mean_gflops", "GFLOPs", "{:.3f}"))
+
+
+def print_table(report: SourceReport, label: str) -> None:
+    """The headline rows of one report on stdout."""
+    print(f"\n{report.name} [{label}]  (2D px: source image; c256: crop-256 px; 3D in mm)")
+    print(f"{'policy':12}" + "".join(f"{title:>10}" for _, title, _ in _COLUMNS))
+    for name, s in report.policies.items():
+        values = asdict(s)
+        print(f"{name:12}" + "".join(f"{fmt.format(values[key]):>10}" for key, _, fmt in _COLUMNS))
+    for mode, saving in report.savings.items():
+        print(f"{mode}: saves {100 * saving['gflops_saving']:.1f}% GFLOPs vs max loops; error change "
+              f"2D {100 * saving['err2d_increase']:+.1f}%, MPJPE {100 * saving['mpjpe_increase']:+.1f}%, "
+              f"PA-MPJPE {100 * saving['pa_mpjpe_increase']:+.1f}%")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Evaluate DIR-Net checkpoints per exit policy (paper Figs. 7-8).")
+    p.add_argument("--weights", type=Path, required=True, help="checkpoint (stem, .safetensors or .json)")
+    p.add_argument("--data", action="append", required=True, metavar="SPEC",
+                   help="synth:DIR | teacher:DIR | freihand:DIR (etc.) | video:CLIP:REF2D[:REF3D][:left|right]")
+    p.add_argument("--out", type=Path, default=Path("eval"), help="folder for metrics.json and PNGs")
+    p.add_argument("--exit", nargs="+", choices=EXIT_MODES, default=list(EXIT_MODES),
+                   help="exit modes to report (default: all)")
+    p.add_argument("--tau-var", type=float, default=None, help="default: the checkpoint's")
+    p.add_argument("--tau-gate", type=float, default=None, help="default: the checkpoint's")
+    p.add_argument("--compare", type=Path, default=None, help="second checkpoint drawn on the same figures")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    cfg = EvalConfig(a.weights, tuple(a.data), a.out, tuple(a.exit), a.tau_var, a.tau_gate, a.compare,
+                     a.batch_size, a.limit)
+    try:
+        result, errors = evaluate(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    done = len(result["sources"])
+    print(f"\nevaluated {done} of {len(cfg.data)} sources; wrote {cfg.out / 'metrics.json'}", file=sys.stderr)
+    return 0 if done else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Inference-only stage modules of a DIRNet, with every BatchNorm folded into its convolution.
+
+DIRNet's refiner keeps one BatchNorm set per loop (Sec. 3.1), so it folds into one plain refiner
+per loop index: `InferenceStages.refiners[l]` is loop l's refiner with loop l's statistics baked
+into its convolution weights and biases. At inference a BatchNorm is a per-channel affine map, so
+folding changes results only by float rounding (tests check 1e-4 relative).
+
+These modules are the single source for every fast backend (eager, TorchScript) and for the ONNX
+export, and they keep DIRNet's stage split, so the exit loop stays outside every graph:
+
+    features = features(images)                       once per crop
+    refined_l = refiners[l](features[, attention])    every loop
+    outputs_l = head(refined_l)                       every loop (pose, hand, uncertainty, gate)
+    attention = attention(refined_l)                  only when a sample continues
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import torch
+from torch import nn
+
+from ..models.blocks import BasicBlock
+from ..models.dirnet import DIRNet, LoopOutput
+
+__all__ = ["fold_conv_bn", "FoldedBlock", "FeatureStage", "RefineStage", "HeadStage",
+           "InferenceStages", "HEAD_OUTPUTS"]
+
+# Outputs of HeadStage, in LoopOutput's field order.
+HEAD_OUTPUTS: tuple[str, ...] = tuple(f.name for f in fields(LoopOutput))
+
+
+@torch.no_grad()
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A convolution computing bn(conv(x)) with bn's running statistics (eval mode).
+
+    Args:
+        conv: any groups/stride/padding, with or without bias.
+        bn: BatchNorm2d over conv's output channels.
+    Returns:
+        A new nn.Conv2d with bias; the inputs are not modified.
+    """
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, conv.dilation, conv.groups, bias=True,
+                      padding_mode=conv.padding_mode)
+    fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    return fused.eval()
+
+
+class FoldedBlock(nn.Module):
+    """One BasicBlock with loop `loop`'s BatchNorms folded into its three convolutions."""
+
+    def __init__(self, block: BasicBlock, loop: int = 0):
+        super().__init__()
+        self.conv1 = fold_conv_bn(block.conv1, block.bn1.norms[loop])
+        self.conv2 = fold_conv_bn(block.conv2, block.bn2.norms[loop])
+        self.downsample = (None if block.downsample is None
+                           else fold_conv_bn(block.downsample, block.bn_down.norms[loop]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.conv2(torch.relu(self.conv1(x)))
+        return torch.relu(out + identity)
+
+
+class FeatureStage(nn.Module):
+    """FE: (B, 3, R, R) float RGB in [0, 1] -> (B, C_fe, R/s, R/s) features, like forward_features."""
+
+    def __init__(self, model: DIRNet):
+        super().__init__()
+        self.register_buffer("mean", model.mean.detach().clone())
+        self.register_buffer("std", model.std.detach().clone())
+        self.stem = fold_conv_bn(model.stem.conv, model.stem.bn)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.blocks = nn.Sequential(*(FoldedBlock(b) for b in model.fe_stages))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem((images - self.mean) / self.std))
+        return self.blocks(self.pool(x))
+
+
+class RefineStage(nn.Module):
+    """RF for one loop index, BatchNorms folded; like forward_refine(features, loop, attention)."""
+
+    def __init__(self, model: DIRNet, loop: int):
+        super().__init__()
+        self.blocks = nn.Sequential(*(FoldedBlock(b, loop) for b in model.rf_stages))
+
+    def forward(self, features: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
+        return self.blocks(features if attention is None else features * attention)
+
+
+class HeadStage(nn.Module):
+    """forward_head as a flat tuple of tensors (HEAD_OUTPUTS order), so it can be traced/exported.
+
+    The head has no BatchNorm; it runs the model's own pose, uncertainty and gate layers and the
+    hand model (joints and mesh), unchanged.
+    """
+
+    def __init__(self, model: DIRNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, refined: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model.forward_head(refined)
+        return tuple(getattr(out, name) for name in HEAD_OUTPUTS)
+
+
+class InferenceStages(nn.Module):
+    """All stages of one DIRNet, folded with its BatchNorm running statistics (inference semantics).
+
+    The original model's weights are copied into the folded convolutions; the head and the
+    attention map generator share the model's own modules.
+
+    Attributes:
+        cfg: the model's DIRNetConfig.
+        features: FeatureStage.
+        refiners: one RefineStage per loop index 0..cfg.max_loops-1.
+        attention: the model's attention map generator (no BatchNorm to fold).
+        head: HeadStage.
+    """
+
+    def __init__(self, model: DIRNet):
+        super().__init__()
+        self.cfg = model.cfg
+        self.features = FeatureStage(model)
+        self.refiners = nn.ModuleList(RefineStage(model, l) for l in range(model.cfg.max_loops))
+        self.attention = model.feedback
+        self.head = HeadStage(model)
+        self.eval()

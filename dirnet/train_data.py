@@ -1,0 +1,118 @@
+"""Batches for dirnet.train: weighted mixture of file-based sources and on-the-fly renders.
+
+File sources (teacher crops, synthetic render folders, public datasets) are decoded once into
+memory (TensorHandDataset) and augmented per item; "synth" renders new hands every batch with
+the pure-torch renderer on the training device. A fixed share of each file source, chosen by a
+hash of the file name (stable across runs), is held out for validation.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import torch
+
+from .config import TrainConfig
+from .data.augment import NO_AUGMENT, AugmentConfig
+from .data.dataset import IMAGE_MEAN, IMAGE_STD, MixedDataset, TensorHandDataset, make_loader
+from .data.readers import read_samples
+
+__all__ = ["TrainData", "split_samples"]
+
+log = logging.getLogger(__name__)
+
+_STORE_RES = 160  # decoded size kept in memory; crops are re-cut from it at the input resolution
+_VAL_BATCHES = 8
+
+
+def split_samples(samples, val_fraction: float):
+    """(train, val) by a hash of each image's file name, so the split never changes between runs."""
+    def is_val(sample) -> bool:
+        digest = hashlib.sha1(str(sample.image_path).encode()).digest()
+        return int.from_bytes(digest[:4], "little") / 2**32 < val_fraction
+    train = [s for s in samples if not is_val(s)]
+    val = [s for s in samples if is_val(s)]
+    return train, val
+
+
+def _to_unit(images: torch.Tensor) -> torch.Tensor:
+    """Undo the data layer's ImageNet normalisation: DIRNet normalises internally."""
+    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+    return images * std + mean
+
+
+class TrainData:
+    """`batch(step)` -> dict of tensors (image (B,3,R,R) RGB in [0,1], joints2d, joints3d,
+    has2d, has3d, valid2d) and `val_batches()` -> a fixed list of such dicts."""
+
+    def __init__(self, cfg: TrainConfig, rank: int = 0, world_size: int = 1,
+                 device: torch.device | str = "cpu"):
+        res = cfg.model.input_res
+        self.device = torch.device(device)
+        augment = AugmentConfig() if cfg.augment else NO_AUGMENT
+        file_sources, val_sets, self.synth_weight = [], [], 0.0
+        for source in cfg.sources:
+            if source.kind == "synth":
+                self.synth_weight += source.weight
+                continue
+            samples = read_samples(source.kind, source.path)
+            train, val = split_samples(samples, cfg.val_fraction)
+            log.warning("%s %s: %d train / %d val samples", source.kind, source.path, len(train), len(val))
+            file_sources.append((TensorHandDataset.from_samples(train, size=_STORE_RES, res=res,
+                                                                augment=augment), source.weight))
+            if val:
+                val_sets.append(TensorHandDataset.from_samples(val, size=_STORE_RES, res=res, seed=0))
+        total = sum(w for _, w in file_sources) + self.synth_weight
+        self.synth_count = round(cfg.batch_size * self.synth_weight / total) if total else 0
+        file_count = cfg.batch_size - self.synth_count
+        self._loader_iter = None
+        if file_sources and file_count > 0:
+            mixed = MixedDataset(file_sources)
+            gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+            self._loader = make_loader(mixed, file_count, workers=cfg.num_workers,
+                                       num_samples=10**8, generator=gen)
+            self._loader_iter = iter(self._loader)
+        self.renderer = None
+        if self.synth_count:
+            from .data.synth import SynthRenderer
+            from .hand import create_hand_model
+            self.renderer = SynthRenderer(create_hand_model(cfg.model.hand_model), res=res, device=self.device)
+            self._synth_gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 7919 + rank)
+        self._val = self._build_val(val_sets, cfg)
+
+    def _synth_batch(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        batch = self.renderer.sample(n, gen).to_right()
+        joints3d = batch.joints3d - batch.joints3d[:, :1]
+        ones = torch.ones(n, device=batch.joints2d.device)
+        return {"image": batch.images.float() / 255.0, "joints2d": batch.joints2d, "joints3d": joints3d,
+                "has2d": ones, "has3d": ones, "valid2d": torch.ones(n, 21, device=ones.device)}
+
+    def _build_val(self, val_sets, cfg: TrainConfig) -> list[dict[str, torch.Tensor]]:
+        batches = []
+        for dataset in val_sets:
+            loader = make_loader(dataset, cfg.batch_size, shuffle=False, drop_last=False)
+            for i, batch in enumerate(loader):
+                if i == _VAL_BATCHES:
+                    break
+                batches.append(self._file_batch(batch))
+        if self.renderer is not None:
+            gen = torch.Generator(device=self.device).manual_seed(123456)
+            batches += [self._synth_batch(cfg.batch_size, gen) for _ in range(2)]
+        return batches
+
+    @staticmethod
+    def _file_batch(batch: dict) -> dict[str, torch.Tensor]:
+        return {**batch, "image": _to_unit(batch["image"])}
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        parts = []
+        if self._loader_iter is not None:
+            parts.append({k: v.to(self.device) for k, v in self._file_batch(next(self._loader_iter)).items()})
+        if self.synth_count:
+            parts.append(self._synth_batch(self.synth_count, self._synth_gen))
+        keys = ("image", "joints2d", "joints3d", "has2d", "has3d", "valid2d")
+        return {k: torch.cat([p[k].float() for p in parts]) for k in keys}
+
+    def val_batches(self) -> list[dict[str, torch.Tensor]]:
+        return self._val

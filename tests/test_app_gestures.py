@@ -1,0 +1,89 @@
+"""Gesture features, store and matcher on poses of the real hand model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.gestures import GestureCapture, GestureMatcher, GestureStore, STARTER_GESTURES, pose_features
+from tools.build_gestures import STARTERS, starter_joints
+
+
+@pytest.fixture(scope="module")
+def joints():
+    return starter_joints()
+
+
+def _rotation(seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_features_ignore_position_scale_rotation_and_mirroring(joints):
+    j = joints["point"]
+    base = pose_features(j)
+    moved = (j * 1.7) @ _rotation(1).T + np.array([40.0, -300.0, 900.0])
+    np.testing.assert_allclose(pose_features(moved), base, atol=1e-4)
+    np.testing.assert_allclose(pose_features(j * np.array([-1.0, 1.0, 1.0])), base, atol=1e-4)
+
+
+def test_features_separate_different_gestures(joints):
+    feats = {n: pose_features(j) for n, j in joints.items()}
+    assert np.abs(feats["fist"] - feats["open_palm"]).max() > 1.0
+    assert feats.keys() == set(STARTERS)
+
+
+def test_shipped_starters_are_recognised_as_themselves(joints):
+    store = GestureStore(STARTER_GESTURES.parent / "no-such-user-store.json")
+    assert store.names() == list(STARTERS)
+    matcher = GestureMatcher(store.gestures)
+    rng = np.random.default_rng(0)
+    for name, j in joints.items():
+        noisy = j + rng.normal(0, 1.5, j.shape)  # a few mm of estimation noise
+        match = matcher.match(pose_features(noisy), threshold=0.6)
+        assert match is not None and match.name == name, (name, matcher.scores(pose_features(noisy)))
+
+
+def test_threshold_rejects_poses_far_from_every_gesture(joints):
+    store = GestureStore(STARTER_GESTURES.parent / "no-such-user-store.json")
+    matcher = GestureMatcher(store.gestures)
+    halfway = pose_features(joints["fist"]) * 0.5 + pose_features(joints["open_palm"]) * 0.5
+    assert matcher.match(halfway, threshold=0.6) is None
+    assert matcher.match(halfway, threshold=0.0) is not None
+    assert GestureMatcher().match(halfway, threshold=0.0) is None
+
+
+def test_store_add_rename_delete_save_and_reload(tmp_path, joints):
+    path = tmp_path / "user" / "gestures.json"
+    store = GestureStore(path)  # absent: starts from the starters, writes nothing yet
+    assert not path.exists() and "fist" in store.names()
+    store.add("wave", np.stack([joints["open_palm"]] * 3))
+    store.rename("wave", "hello")
+    store.delete("fist")
+    with pytest.raises(ValueError, match="taken"):
+        store.rename("hello", "point")
+    with pytest.raises(ValueError):
+        store.add("  ", joints["fist"][None])
+    store.save()
+    again = GestureStore(path)
+    assert again.names() == [n for n in STARTERS if n != "fist"] + ["hello"]
+    np.testing.assert_allclose(again.gestures["hello"].samples[1], joints["open_palm"], atol=0.01)
+    assert json.loads(path.read_text())["version"] == 1
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_a_corrupt_store_is_refused_by_name(tmp_path):
+    path = tmp_path / "g.json"
+    path.write_text('{"gestures": [{"name": "x"}]}')
+    with pytest.raises(ValueError, match="g.json"):
+        GestureStore(path)
+
+
+def test_capture_collects_the_requested_number_of_frames(joints):
+    cap = GestureCapture("mine", frames=3)
+    assert not cap.add(joints["fist"]) and not cap.add(joints["fist"])
+    assert cap.add(joints["fist"]) and cap.done
+    cap.add(joints["point"])  # extra frames are ignored
+    assert cap.samples.shape == (3, 21, 3)
