@@ -86,7 +86,9 @@ def run_headless(config: AppConfig, out: TextIO = sys.stdout, err: TextIO = sys.
     pipeline = Pipeline(estimator, settings_from_config(config), matcher)
     recorder = None
     if config.record is not None:
-        recorder = SessionRecorder(config.record, source.fps, {"source": config.source, "headless": True})
+        recorder = SessionRecorder(config.record, source.fps, {
+            "source": config.source, "headless": True, "settings": vars(pipeline.settings),
+            "weights_trained": bool(getattr(estimator, "is_trained", False))})
         print(f"recording into {recorder.path}", file=out)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     frames, start, last_print, done = 0, time.monotonic(), time.monotonic(), []

@@ -14,8 +14,10 @@ session never overwrites an earlier one):
 - `session.json`: what produced it (source, fps, frame size, settings).
 
 While recording, the videos are fragmented MP4 under `*.recording.ismv` (FFmpeg picks the
-fragmenting muxer by that extension): after a crash or kill -9 they stay playable up to the last
-fragment (about half a second). `close()` renames them to `.mp4`.
+fragmenting muxer by that extension, OpenCV offers no other way to set it): after a crash or
+kill -9 they stay playable up to the last fragment FFmpeg wrote out (a fragment per key frame,
+about every half second, behind FFmpeg's 32 KB write buffer). `close()` renames them to `.mp4`.
+frames.jsonl is flushed per line, so it survives to the last frame.
 """
 from __future__ import annotations
 

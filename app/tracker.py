@@ -7,8 +7,9 @@ uncertainty is high, the box leaves the frame, or it shrinks to nothing.
 Detection runs when no hand is tracked and, as a safety net, every `redetect_every` frames: that
 picks up a second hand, and corrects drift. A detection on top of a tracked hand refreshes that
 track's box and handedness. When the detector sees a hand no track covers while some track is
-seen by no detection, that track has drifted off its hand: it is replaced. A track the detector
-merely misses (while nothing new appears) is kept, since palm detection misses hands in motion.
+seen by no detection, that track has most likely drifted off its hand: the nearest such track is
+replaced. A track the detector merely misses (while nothing new appears) is kept, since palm
+detection misses hands in motion.
 """
 from __future__ import annotations
 
@@ -93,11 +94,15 @@ class HandTracker:
                 matched.add(same.id)
             else:
                 new.append(det)
-        if new:  # unseen tracks next to unexplained detections have drifted: replace them
-            self.tracks = [t for t in self.tracks if t.id in matched]
         for det in new:
+            # An unseen track beside an unexplained detection has most likely drifted off it.
+            unseen = [t for t in self.tracks if t.id not in matched]
+            if unseen:
+                self.tracks.remove(min(unseen, key=lambda t: np.hypot(t.box.cx - det.box.cx,
+                                                                      t.box.cy - det.box.cy)))
             if len(self.tracks) < self.max_hands:
                 self.tracks.append(Track(self._next_id, det.handedness, det.box))
+                matched.add(self._next_id)
                 self._next_id += 1
 
     def update(self, track: Track, joints2d: np.ndarray, var2d: np.ndarray,

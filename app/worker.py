@@ -137,6 +137,8 @@ class InferenceWorker(QThread):
     # ---- worker thread ---------------------------------------------------------------------------
     def _start_recording(self, root: Path, info: dict) -> None:
         self._stop_recording()
+        estimator = self._pipeline.estimator if self._pipeline else None
+        info = {**info, "weights_trained": bool(getattr(estimator, "is_trained", False))}
         try:
             self._recorder = SessionRecorder(root, self._source_fps, info)
         except OSError as exc:

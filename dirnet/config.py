@@ -88,6 +88,7 @@ class TrainConfig:
     ckpt_every: int = 500
     num_workers: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda"
+    threads: int = 0  # torch CPU threads; 0 = torch's default. 1 avoids OpenMP spin contention on busy CPUs
     compile: bool = False
 
     def __post_init__(self) -> None:

@@ -7,6 +7,9 @@ SPEC names a labelled source:
     synth:DIR       renders written by `python -m dirnet.data.synth` (exact 2D + 3D labels)
     teacher:DIR     a `python -m dirnet.data.teacher` dataset (2D + 3D agreement with MediaPipe)
     NAME:DIR        a public dataset by reader name (freihand, stb, rhd, fpha, panoptic)
+    ...:DIR:val[=F] / ...:DIR:train[=F]   only the held-out (or the training) share of a folder
+                    source, split as dirnet.train does (hash of the file name; F defaults to
+                    TrainConfig.val_fraction)
     video:CLIP:REF2D[:REF3D][:left|right]
                     a video with per-frame reference landmarks: REF2D a JSON list of 21 [x_px, y_px, ...]
                     per frame, REF3D (optional) 21 world landmarks [x, y, z] in metres per frame; the
@@ -34,6 +37,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .config import TrainConfig
 from .crop import DEFAULT_MARGIN, box_from_points, crop_matrix, invert_affine, warp
 from .estimator import EstimatorDefaults
 from .exits import EXIT_MODES, ExitPolicy, exit_probability, mean_variance
@@ -44,8 +48,8 @@ from .models.dirnet import DIRNet, LoopOutput
 from .weights import load_checkpoint
 
 __all__ = ["DataSpec", "EvalBatch", "EvalSource", "parse_spec", "open_source", "LoopTable",
-           "SourceReport", "EvalConfig", "forward_loops", "collect", "exit_loops", "policy_gflops",
-           "policy_summary", "evaluate_table", "evaluate", "main"]
+           "SourceReport", "EvalConfig", "fast_model", "forward_loops", "collect", "exit_loops",
+           "policy_gflops", "policy_summary", "evaluate_table", "evaluate", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +57,6 @@ log = logging.getLogger(__name__)
 TAU_GATE_SWEEP = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 # tau_var values are quantiles of the per-loop mean variances, so the sweep spans every exit rate.
 TAU_VAR_QUANTILES = np.linspace(0.0, 1.0, 15)
-
-
 # Sources whose samples are HandSamples read from a folder (dirnet.data.readers), by spec kind.
 SAMPLE_KINDS = ("synth", "teacher", "freihand", "stb", "rhd", "fpha", "panoptic")
 # Frames of a video at which MediaPipe's classifier is asked for the handedness (majority vote).
@@ -70,11 +72,14 @@ class DataSpec:
     ref2d: Path | None = None
     ref3d: Path | None = None
     hand: str | None = None
+    split: str | None = None  # "train" or "val": one share of a folder source, as dirnet.train splits it
+    val_fraction: float = TrainConfig.val_fraction
 
     @property
     def name(self) -> str:
-        """Short file-name-safe label, e.g. "teacher_val" or "video_asl_hand.25fps"."""
+        """Short file-name-safe label, e.g. "teacher_crops_val" or "video_asl_hand.25fps"."""
         stem = self.path.stem if self.kind == "video" else self.path.resolve().name
+        stem += f"_{self.split}" if self.split else ""
         return f"{self.kind}_" + "".join(c if c.isalnum() or c in "._-" else "_" for c in stem)
 
 
@@ -96,6 +101,16 @@ def parse_spec(text: str) -> DataSpec:
                         Path(parts[2]) if len(parts) == 3 else None, hand)
     if kind not in SAMPLE_KINDS:
         raise ValueError(f"unknown data kind {kind!r} in {text!r}, known: video, {', '.join(SAMPLE_KINDS)}")
+    path, _, split = rest.rpartition(":")
+    name, _, fraction = split.partition("=")
+    if path and name in ("train", "val"):
+        try:
+            value = float(fraction) if fraction else TrainConfig.val_fraction
+        except ValueError:
+            raise ValueError(f"bad split fraction {fraction!r} in {text!r}") from None
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"split fraction must be in (0, 1), got {value} in {text!r}")
+        return DataSpec(kind, Path(path), split=name, val_fraction=value)
     return DataSpec(kind, Path(rest))
 
 
@@ -169,8 +184,12 @@ def _read_rgb(path: Path) -> np.ndarray | None:
 
 def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
     from .data.readers import project, read_samples
+    from .train_data import split_samples
 
     samples = read_samples(spec.kind, spec.path)
+    if spec.split:
+        train, val = split_samples(samples, spec.val_fraction)
+        samples = train if spec.split == "train" else val
     usable = [s for s in samples if s.joints2d is not None or (s.joints3d is not None and s.K is not None)]
     if not usable:
         raise ValueError(f"{spec.path}: no sample with 2D joints (or 3D joints and intrinsics)")
@@ -278,25 +297,36 @@ def open_source(spec: DataSpec, res: int, limit: int | None = None) -> EvalSourc
     return _sample_source(spec, res, limit)
 
 
+def fast_model(model: DIRNet):
+    """The fast inference path (dirnet.runtime.FastDIRNet: folded BatchNorms in ONNX Runtime) when
+    it is installed, else `model` itself; both serve forward_loops and run_with_exits alike."""
+    try:
+        from .runtime import FastDIRNet
+    except ImportError:
+        return model
+    return FastDIRNet(model, threads=torch.get_num_threads())
+
+
 @torch.no_grad()
-def forward_loops(model: DIRNet, images: torch.Tensor, with_features: bool = False
+def forward_loops(model, images: torch.Tensor, with_features: bool = False
                   ) -> tuple[list[LoopOutput], list[torch.Tensor] | None]:
     """All refiner passes for the whole batch, as DIRNet.forward, plus the gate's input features.
 
     Args:
-        model: a DIRNet in eval mode.
+        model: a DIRNet in eval mode, or its FastDIRNet (see `fast_model`).
         images: (B, 3, R, R) float RGB in [0, 1].
         with_features: also return f = Psi_var1(h) per loop, the gate's input (Sec. 4.2).
     Returns:
         (one LoopOutput per loop, one (B, fc_dim) feature tensor per loop or None).
     """
+    var1 = getattr(model, "source", model).var_head.var1  # FastDIRNet keeps its DIRNet as .source
     features = model.forward_features(images)
     outputs, feats, attention = [], [], None
     for loop in range(model.cfg.max_loops):
         refined = model.forward_refine(features, loop, attention)
         outputs.append(model.forward_head(refined))
         if with_features:
-            feats.append(model.var_head.var1(refined.mean((2, 3))))
+            feats.append(var1(refined.mean((2, 3))))
         if loop + 1 < model.cfg.max_loops:
             attention = model.attention(refined)
     return outputs, (feats if with_features else None)
@@ -336,34 +366,27 @@ class LoopTable:
         return JointErrors(*(np.stack([getattr(e, k) for e in per_loop])
                              for k in ("px", "crop256", "mm", "pa")))
 
-    def subset(self, index: np.ndarray) -> "LoopTable":
-        """The same table for samples `index` (e.g. a train/held-out split)."""
-        return LoopTable(self.joints2d[:, index], self.joints3d[:, index], self.mean_var[:, index],
-                         self.gate_logits[:, index],
-                         None if self.features is None else self.features[:, index],
-                         self.gt2d[index], self.gt3d[index], self.crop256[index])
 
-
-def collect(model: DIRNet, source: EvalSource, batch_size: int = 32, with_features: bool = False,
+def collect(model, source: EvalSource, batch_size: int = 32, with_features: bool = False,
             desc: str = "evaluate") -> LoopTable:
-    """Run every loop of `model` once on every sample of `source` (tqdm progress).
+    """Run every loop of `model` (a DIRNet or FastDIRNet) once on every sample of `source` (tqdm).
 
     Raises:
         ValueError: the source yields no sample.
     """
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
                                           ("j2d", "j3d", "var", "gate", "feat", "gt2d", "gt3d", "s")}
-    device = next(model.parameters()).device
+    device = next(getattr(model, "source", model).parameters()).device
     with tqdm(total=len(source), desc=desc, unit="img", disable=None) as bar:
         for batch in source.batches(batch_size):
             images = torch.from_numpy(batch.images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
             outputs, feats = forward_loops(model, images, with_features)
-            to_source = batch.to_source
-            sign = np.where(batch.left, -1.0, 1.0)[:, None, None]
+            # Network-input px -> source px (undoes the crop and any mirroring); mirror 3D back out.
             j2d = np.stack([o.joints2d.cpu().double().numpy() for o in outputs])
-            parts["j2d"].append(np.einsum("bij,lbkj->lbki", to_source[:, :, :2], j2d) + to_source[None, :, None, :, 2])
+            linear, offset = batch.to_source[:, :, :2], batch.to_source[:, :, 2]
+            parts["j2d"].append(np.einsum("bij,lbkj->lbki", linear, j2d) + offset[None, :, None, :])
             j3d = np.stack([o.joints3d.cpu().double().numpy() for o in outputs])
-            j3d[..., 0] *= sign[None, ..., 0]  # mirror left hands back out
+            j3d[..., 0] *= np.where(batch.left, -1.0, 1.0)[None, :, None]
             parts["j3d"].append(j3d)
             parts["var"].append(np.stack([mean_variance(o).cpu().numpy() for o in outputs]))
             parts["gate"].append(np.stack([o.gate_logits.cpu().numpy() for o in outputs]))
@@ -521,13 +544,16 @@ class EvalConfig:
     tau_var: float | None = None  # None: the checkpoint's default
     tau_gate: float | None = None
     compare: Path | None = None
+    fast: bool = True  # run on dirnet.runtime's fast path when it is installed
     batch_size: int = 32
     limit: int | None = None  # evaluate at most this many samples per source
 
 
-def _load(path: Path) -> tuple[DIRNet, EstimatorDefaults, StageFlops]:
+def _load(path: Path, fast: bool) -> tuple:
+    """(runner for collect, its DIRNet, exit defaults, stage FLOPs) of a checkpoint."""
     model, meta = load_checkpoint(path)
-    return model, EstimatorDefaults(**meta.get("defaults", {})), count_stage_flops(model)
+    defaults = EstimatorDefaults(**meta.get("defaults", {}))
+    return fast_model(model) if fast else model, model, defaults, count_stage_flops(model)
 
 
 def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
@@ -542,7 +568,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
 
     checkpoints = {"main": cfg.weights} if cfg.compare is None else {"main": cfg.weights,
                                                                      "compare": cfg.compare}
-    loaded = {k: _load(p) for k, p in checkpoints.items()}
+    loaded = {k: _load(p, cfg.fast) for k, p in checkpoints.items()}
     labels = {k: Path(p).stem for k, p in checkpoints.items()}
     if cfg.compare is not None and labels["main"] == labels["compare"]:
         labels = {k: str(p) for k, p in checkpoints.items()}
@@ -553,9 +579,9 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
         try:
             spec = parse_spec(text)
             reports = {}
-            for key, (model, defaults, stage) in loaded.items():
+            for key, (runner, model, defaults, stage) in loaded.items():
                 source = open_source(spec, model.cfg.input_res, cfg.limit)
-                table = collect(model, source, cfg.batch_size, desc=f"{spec.name} [{labels[key]}]")
+                table = collect(runner, source, cfg.batch_size, desc=f"{spec.name} [{labels[key]}]")
                 policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops,
                                     tau_var=defaults.tau_var if cfg.tau_var is None else cfg.tau_var,
                                     tau_gate=defaults.tau_gate if cfg.tau_gate is None else cfg.tau_gate)
@@ -615,12 +641,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tau-var", type=float, default=None, help="default: the checkpoint's")
     p.add_argument("--tau-gate", type=float, default=None, help="default: the checkpoint's")
     p.add_argument("--compare", type=Path, default=None, help="second checkpoint drawn on the same figures")
+    p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     cfg = EvalConfig(a.weights, tuple(a.data), a.out, tuple(a.exit), a.tau_var, a.tau_gate, a.compare,
-                     a.batch_size, a.limit)
+                     not a.eager, a.batch_size, a.limit)
     try:
         result, errors = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -210,6 +210,8 @@ def train(cfg: TrainConfig) -> Path:
     """Train per cfg; returns the path of the final checkpoint's .safetensors."""
     rank, world = _distributed()
     device = _device(cfg, rank)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)

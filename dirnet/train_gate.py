@@ -14,9 +14,10 @@ there is no decision. Its return is the reward of the exit loop k (Eq. 11):
 with L2D the sample's mean 2D joint error in px of a 224 px crop, L3D its mean wrist-relative 3D
 error in mm (the quantities the accuracy targets are stated in, rather than the training losses'
 squared/smooth-L1 forms), and GFLOPs_loop the cost of one more loop (refiner, heads, gate, AMG).
-Gradient (Eq. 10): (R - b) * sum of the log-probabilities of the actions taken, with b the batch
-mean of R; advantages are divided by the batch standard deviation so one learning rate fits every
-lambda.
+Gradient (Eq. 10): (R - b) / s * sum of the log-probabilities of the actions taken. Each sample
+plays `draws` episodes per step; b is the mean return of its other draws (a leave-one-out baseline)
+and s the spread of its draws' returns, so the signal is which actions were better for this
+sample (not how hard it is) and one learning rate fits every lambda.
 
 Without --lam, lambda is chosen by a sweep: each value trains a gate from the same start, and the
 held-out split scores it at tau_gate = 1 with the deterministic median exit of `dirnet.exits`
@@ -38,7 +39,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .evaluate import TAU_VAR_QUANTILES, LoopTable, collect, exit_loops, open_source, parse_spec
+from .evaluate import (TAU_VAR_QUANTILES, LoopTable, collect, exit_loops, fast_model, open_source,
+                       parse_spec)
 from .exits import ExitPolicy
 from .flops import StageFlops, count_stage_flops
 from .models.blocks import ExitGate
@@ -140,11 +142,9 @@ class GateTrainConfig:
 
     epochs: int = 60
     batch_size: int = 256
-    draws: int = 4  # episodes per sample per step: more draws, less gradient noise
+    draws: int = 4  # episodes per sample per step (>= 2: they form each other's baseline)
     lr: float = 3e-3
-    entropy: float = 0.01  # bonus on the policy entropy at every decision, against early collapse
     seed: int = 0
-    per_sample_scale: bool = True
 
 
 def train_gate(gate: ExitGate, cache: GateCache, lam: float, cfg: GateTrainConfig = GateTrainConfig(),
@@ -165,21 +165,18 @@ def train_gate(gate: ExitGate, cache: GateCache, lam: float, cfg: GateTrainConfi
         returns = []
         for start in range(0, len(cache), cfg.batch_size):
             index = order[start:start + cfg.batch_size].repeat(cfg.draws)
-            logits = gate(features[:, index])
-            k, logprob = sample_episodes(logits, gen)
+            k, logprob = sample_episodes(gate(features[:, index]), gen)
             ret = reward[k, index]
-            # Baseline: the mean return of the sample's other draws (leave-one-out), so the
-            # advantage reflects the actions taken, not how hard the sample is.
+            # Baseline: the mean return of the same sample's other draws (leave-one-out), scaled by
+            # the spread of its draws (group-normalised, as GRPO): the advantage then says which
+            # actions were better for this sample, not how hard the sample is. A batch-mean
+            # baseline let hard samples' large returns swamp easy ones' and the gate collapsed to
+            # "never exit" in tests/test_train_gate.py's problem at lambda = 0.05.
             draws = ret.view(cfg.draws, -1)
-            advantage = draws - (draws.sum(0) - draws) / (cfg.draws - 1)
-            if cfg.per_sample_scale:
-                advantage = advantage / (draws.std(0, unbiased=False) + 1e-6)
-            else:
-                advantage = advantage / (advantage.std(unbiased=False) + 1e-8)
+            spread = draws.std(0, unbiased=False) + 1e-6
+            advantage = (draws - (draws.sum(0) - draws) / (cfg.draws - 1)) / spread
             advantage = advantage.reshape(-1)
-            logp = torch.log_softmax(logits[:-1], -1)
-            entropy = -(logp.exp() * logp).sum(-1).mean()
-            loss = -(advantage * logprob).mean() - cfg.entropy * entropy
+            loss = -(advantage * logprob).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -235,7 +232,10 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _cache(model, specs: list[str], stage: StageFlops, batch_size: int, limit: int | None,
            problems: list[str]) -> GateCache | None:
-    """One GateCache over all specs; a spec that fails is reported in `problems` and skipped."""
+    """One GateCache over all specs; a spec that fails is reported in `problems` and skipped.
+
+    `model` is a DIRNet or its FastDIRNet (dirnet.evaluate.fast_model).
+    """
     tables = []
     for text in specs:
         try:
@@ -273,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass while caching")
     p.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
@@ -284,9 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: a model with one loop has no exit to learn", file=sys.stderr)
         return 2
     stage = count_stage_flops(model)
+    runner = model if a.eager else fast_model(model)
     problems: list[str] = []
-    cache = _cache(model, a.data, stage, a.batch_size, a.limit, problems)
-    held = _cache(model, a.held_out, stage, a.batch_size, a.limit, problems) if a.held_out else None
+    cache = _cache(runner, a.data, stage, a.batch_size, a.limit, problems)
+    held = _cache(runner, a.held_out, stage, a.batch_size, a.limit, problems) if a.held_out else None
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     if cache is None or (a.held_out and held is None):
@@ -314,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     metadata["gate_training"] = {
         "lambda": best["lambda"], "data": a.data, "held_out": a.held_out or f"random {a.val_fraction} of data",
         "epochs": cfg.epochs, "draws": cfg.draws, "lr": cfg.lr, "seed": cfg.seed,
-        "baseline": "batch mean, advantages divided by the batch std", "results": rows,
+        "baseline": "per-sample leave-one-out mean over draws, divided by the draws' std",
+        "results": rows,
         "train_samples": len(cache), "held_out_samples": len(held)}
     save_checkpoint(model, a.out, metadata)
     print(f"\nchose lambda={best['lambda']:g} ({'meets' if best['meets_target'] else 'MISSES'} the target); "

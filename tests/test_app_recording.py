@@ -35,8 +35,10 @@ def _hand(rng) -> HandResult:
 
 
 def _frames(n, rng, width=160, height=120):
+    """Textured frames drifting sideways, so they compress like camera footage, not like a flat fill."""
+    texture = rng.integers(0, 256, (height, width + n, 3), dtype=np.uint8)
     for i in range(n):
-        frame = np.full((height, width, 3), (i * 9) % 255, np.uint8)
+        frame = np.ascontiguousarray(texture[:, i:i + width])
         yield FrameResult(i, 10.0 + i / 25, frame, hands=[_hand(rng)] if i % 2 else [])
 
 
@@ -88,7 +90,7 @@ def test_files_are_readable_after_kill_9(tmp_path):
         from tests.test_app_recording import _frames
         from app.recording import SessionRecorder
         rec = SessionRecorder({str(tmp_path)!r}, fps=25)
-        for result in _frames(10_000, np.random.default_rng(0), 320, 240):
+        for result in _frames(2_000, np.random.default_rng(0), 320, 240):
             rec.write(result, result.frame)
             if rec.frames == 60:
                 print("written", flush=True)

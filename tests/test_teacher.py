@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -98,3 +100,21 @@ def test_teacher_writes_nothing_when_no_hand_is_found(tmp_path):
     assert result.returncode == 1
     assert "no hand found" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_interrupted_run_leaves_no_dataset_and_no_temp_dir(tmp_path):
+    video = shared_path("data", "asl_video", "asl_hand.25fps.mp4")
+    out = tmp_path / "teacher"
+    process = subprocess.Popen([sys.executable, "-m", "dirnet.data.teacher", "--images", str(video),
+                                "--out", str(out), "--res", "64"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".teacher.tmp-*/index.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until it is writing the dataset
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    assert "interrupted; nothing written" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
