@@ -10,7 +10,8 @@ from typing import Sequence
 __all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES"]
 
 # The user's own gesture store; until it exists the shipped starters (assets/gestures.json) are used.
-DEFAULT_GESTURES = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "dirnet" / "gestures.json"
+_CONFIG_HOME = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+DEFAULT_GESTURES = _CONFIG_HOME / "dirnet" / "gestures.json"
 
 _EXIT_MODES = ("none", "variance", "gate")
 
@@ -64,11 +65,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0, help="requested camera fps / image folder pace")
     p.add_argument("--weights", type=Path, help="DIR-Net weights (.safetensors or folder); default: shipped")
     p.add_argument("--device", default="cpu", help="torch device for DIR-Net")
-    p.add_argument("--exit", dest="exit_mode", choices=_EXIT_MODES, default="gate", help="dynamic exit policy")
+    p.add_argument("--exit", dest="exit_mode", choices=_EXIT_MODES, default="gate",
+                   help="dynamic exit policy")
     p.add_argument("--tau-gate", type=float, help="gate softmax temperature (higher exits earlier)")
     p.add_argument("--tau-var", type=float, help="variance threshold for --exit variance")
     p.add_argument("--max-loops", type=int, help="most refiner passes per hand")
-    p.add_argument("--no-smoothing", dest="smoothing", action="store_false", help="turn the One Euro filter off")
+    p.add_argument("--no-smoothing", dest="smoothing", action="store_false",
+                   help="turn the One Euro filter off")
     p.add_argument("--min-cutoff", type=float, default=1.0, help="One Euro min cut-off (Hz)")
     p.add_argument("--beta", type=float, default=0.05, help="One Euro speed coefficient")
     p.add_argument("--max-hands", type=int, default=2, choices=(1, 2))
@@ -77,7 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no window; print a status line per second")
     p.add_argument("--max-frames", type=int, help="stop after N processed frames")
     p.add_argument("--record", type=Path, metavar="DIR", help="record a session into a new folder under DIR")
-    p.add_argument("--screenshot", type=Path, metavar="PNG", help="save the window after --max-frames, then quit")
+    p.add_argument("--screenshot", type=Path, metavar="PNG",
+                   help="save the window after --max-frames, then quit")
     p.add_argument("--gestures", type=Path, default=DEFAULT_GESTURES, help="gesture store (JSON)")
     p.add_argument("--gesture-threshold", type=float, default=0.6, help="confidence to report a gesture")
     return p

@@ -118,6 +118,9 @@ class ControlPanel(QWidget):
         self.fps_spin.setRange(5, 120)
         self.fps_spin.setValue(round(self.config.fps))
         self.fps_spin.setSuffix(" fps")
+        # A new mode re-opens the current camera (files and the demo keep their own size).
+        self.resolution_combo.activated.connect(self._mode_changed)
+        self.fps_spin.editingFinished.connect(self._mode_changed)
         row = QHBoxLayout()
         row.addWidget(self.resolution_combo, 1)
         row.addWidget(self.fps_spin)
@@ -241,6 +244,11 @@ class ControlPanel(QWidget):
         elif data == "folder":
             data = QFileDialog.getExistingDirectory(self, "Open an image folder") or None
         if data:
+            self.source_requested.emit(data)
+
+    def _mode_changed(self, *_args) -> None:
+        data = self.source_combo.currentData()
+        if isinstance(data, str) and data.isdigit():
             self.source_requested.emit(data)
 
     def _choose_record_root(self) -> None:

@@ -88,7 +88,8 @@ def _draw_label(image: np.ndarray, text: str, x: float, y: float, spec: DrawingS
     x = int(np.clip(x, 0, max(0, image.shape[1] - w - 8)))
     y = int(np.clip(y, h + 8, image.shape[0] - 4))
     cv2.rectangle(image, (x, y - h - 8), (x + w + 8, y + base - 2), spec.label_color, -1)
-    cv2.putText(image, text, (x + 4, y - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, spec.text_color, thick, cv2.LINE_AA)
+    cv2.putText(image, text, (x + 4, y - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, spec.text_color, thick,
+                cv2.LINE_AA)
 
 
 def annotate(result: FrameResult, out: np.ndarray | None = None, spec: DrawingSpec = DrawingSpec(),

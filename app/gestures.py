@@ -166,7 +166,8 @@ class GestureStore:
     def save(self) -> None:
         """Write the store to `path` atomically (temporary file, then rename)."""
         data = {"version": 1, "gestures": [
-            {"name": g.name, "samples": np.round(g.samples.astype(np.float64), 2).tolist()} for g in self.gestures.values()]}
+            {"name": g.name, "samples": np.round(g.samples.astype(np.float64), 2).tolist()}
+            for g in self.gestures.values()]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data))
 

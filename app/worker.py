@@ -168,8 +168,9 @@ class InferenceWorker(QThread):
             self.errored.emit(message)
         if estimator is not None:
             d = estimator.policy()
-            self.estimator_ready.emit(EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate,
-                                                    d.max_loops, bool(getattr(estimator, "is_trained", True))))
+            trained = bool(getattr(estimator, "is_trained", True))
+            self.estimator_ready.emit(
+                EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate, d.max_loops, trained))
         self._pipeline = Pipeline(estimator, self._settings, GestureMatcher())
         try:
             while True:

@@ -155,11 +155,15 @@ class EvalSource:
     def batches(self, batch_size: int):
         """Yield EvalBatches of up to batch_size samples, in order."""
         rows: list[tuple] = []
-        for item in self._items():
-            if isinstance(item, str):
+        for number, item in enumerate(self._items()):
+            if isinstance(item, str):  # the reader's own report of an unusable item
                 self.problems.append(item)
                 continue
-            rows.append(self._prepare(*item))
+            try:
+                rows.append(self._prepare(*item))
+            except ValueError as exc:  # e.g. no finite 2D joint to crop around
+                self.problems.append(f"hand {number}: {exc}, skipped")
+                continue
             if len(rows) == batch_size:
                 yield EvalBatch(*(np.stack(col) for col in zip(*rows)))
                 rows = []

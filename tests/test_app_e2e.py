@@ -45,7 +45,8 @@ def test_headless_run_records_readable_files(session):
         count = 0
         while cap.read()[0]:
             count += 1
-        assert count == FRAMES and (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (620, 1080)
+        size = (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        assert count == FRAMES and size == (620, 1080)
     lines = [json.loads(x) for x in (session.folder / "frames.jsonl").read_text().splitlines()]
     assert [rec["frame"] for rec in lines] == list(range(FRAMES))
     assert lines[-1]["t"] == pytest.approx((FRAMES - 1) / 25)

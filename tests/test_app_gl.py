@@ -40,8 +40,8 @@ MESH_SCRIPT = textwrap.dedent("""
     from app.panels.mesh3d import MeshPanel
     model = create_hand_model("open")
     with torch.no_grad():
-        out = model(torch.eye(3)[None], model.angles_to_pose(torch.from_numpy(gesture_angles("victory"))[None]),
-                    torch.zeros(1, model.num_shape))
+        pose = model.angles_to_pose(torch.from_numpy(gesture_angles("victory"))[None])
+        out = model(torch.eye(3)[None], pose, torch.zeros(1, model.num_shape))
     v, j = out.vertices[0].numpy(), out.joints[0].numpy()
     var3d = np.tile(np.linspace(1, 600, 21)[:, None], (1, 3)).astype(np.float32)
     hand = NS(vertices=v, joints3d=j, pose=NS(faces=model.faces.numpy().astype(np.int32), var3d=var3d))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -70,7 +69,8 @@ def test_recording_through_the_worker_is_finalised_on_stop(qtbot, worker, demo_f
     session = sig.args[0]
     for i, frame in enumerate(demo_frames[:5]):
         worker.submit(frame, i / 25, i)
-        qtbot.waitUntil(lambda i=i: bool(worker.results) and worker.results[-1].result.index == i, timeout=60_000)
+        qtbot.waitUntil(lambda i=i: bool(worker.results) and worker.results[-1].result.index == i,
+                        timeout=60_000)
     worker.stop()  # like closing the window mid-recording
     names = sorted(p.name for p in (tmp_path / session.split("/")[-1]).iterdir())
     assert names == ["annotated.mp4", "frames.jsonl", "raw.mp4", "session.json"]

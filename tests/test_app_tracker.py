@@ -42,7 +42,8 @@ def test_track_follows_the_joints_and_keeps_its_id():
     track = tr.tracks[0]
     pts = _hand_points(230, 190)
     assert tr.update(track, pts, np.full((21, 2), 4.0), FRAME)
-    assert (round(track.box.cx), round(track.box.cy)) == (round(box_from_points(pts).cx), round(box_from_points(pts).cy))
+    expected = box_from_points(pts)
+    assert (track.box.cx, track.box.cy) == (expected.cx, expected.cy)
     assert tr.tracks[0].id == track.id and track.age == 1
 
 
@@ -74,7 +75,8 @@ def test_detection_on_a_track_refreshes_it_and_a_second_hand_is_added():
     assert tr.tracks[0].handedness == "left" and round(tr.tracks[0].box.cx) == round(_det(210, 205).box.cx)
     seen = tr.tracks[1].id
     tr.add_detections([_det(100, 100), _det(450, 220)])  # one new hand replaces the nearest unseen track
-    assert len(tr.tracks) == 2 and seen in [t.id for t in tr.tracks] and first_id not in [t.id for t in tr.tracks]
+    ids = [t.id for t in tr.tracks]
+    assert len(ids) == 2 and seen in ids and first_id not in ids
 
 
 def test_a_drifted_track_is_replaced_but_a_missed_one_is_kept():

@@ -8,6 +8,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from PyQt6.QtCore import Qt  # noqa: E402
+
 from app.config import AppConfig  # noqa: E402
 from app.controls import ControlPanel  # noqa: E402
 from app.gesture_panel import GesturePanel  # noqa: E402
@@ -99,10 +101,10 @@ def test_gesture_panel_capture_rename_delete(qtbot, tmp_path):
     with qtbot.waitSignal(panel.gestures_changed) as sig:
         panel.add_captured("ok sign", samples)
     assert "ok sign" in sig.args[0] and (tmp_path / "g.json").exists() and panel.capture_button.isEnabled()
-    item = panel.list.findItems("ok sign", pytest.importorskip("PyQt6.QtCore").Qt.MatchFlag.MatchExactly)[0]
+    item = panel.list.findItems("ok sign", Qt.MatchFlag.MatchExactly)[0]
     item.setText("okay")
     assert "okay" in GestureStore(tmp_path / "g.json").names()
-    panel.list.findItems("okay", pytest.importorskip("PyQt6.QtCore").Qt.MatchFlag.MatchExactly)[0].setSelected(True)
+    panel.list.findItems("okay", Qt.MatchFlag.MatchExactly)[0].setSelected(True)
     panel.delete_button.click()
     assert "okay" not in GestureStore(tmp_path / "g.json").names()
     hand = _processed().result.hands[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from dirnet.crop import transform_points
 from dirnet.evaluate import (EvalSource, collect, exit_loops, forward_loops, main, open_source,
                              parse_spec)
 from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
@@ -113,9 +114,13 @@ def test_collect_maps_to_source_pixels(tmp_path):
     assert np.isfinite(table.joints2d).all() and np.abs(table.joints2d).max() < 400
     errors = table.errors()
     assert errors.pa.shape == (3, 5, 21) and np.isfinite(errors.pa).all()
-    # The untrained model's wrist-relative 3D for left hands is mirrored back out: x flips sign.
-    outputs, _ = forward_loops(model, torch.from_numpy(next(source.batches(5)).images)
-                               .permute(0, 3, 1, 2).float() / 255)
+    # Each loop's 2D goes through its sample's crop inverse; left hands' 3D x is mirrored back out.
+    batch = next(source.batches(5))
+    outputs, _ = forward_loops(model, torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 255)
+    for i in range(5):
+        np.testing.assert_allclose(table.joints2d[2, i],
+                                   transform_points(outputs[2].joints2d[i].numpy(), batch.to_source[i]),
+                                   atol=1e-3)
     raw = outputs[0].joints3d.numpy()
     np.testing.assert_allclose(table.joints3d[0, 1, :, 0], -raw[1, :, 0], atol=1e-4)
     np.testing.assert_allclose(table.joints3d[0, 0, :, 0], raw[0, :, 0], atol=1e-4)
