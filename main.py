@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.headless import run_headless
         return run_headless(config)
 
+    from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
@@ -21,12 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     apply_theme(app)
     window = MainWindow(config)
-    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C finalises recordings too
-    signal.signal(signal.SIGTERM, lambda *_: window.close())
+    # Ctrl+C / SIGTERM close the window (finalising any recording) from the event loop, never from
+    # inside whatever Python code the signal interrupted.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
     window.show()
     window.start()
     code = app.exec()
     window.stop_threads()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    del window  # widgets (and their GL context) must go before the QApplication does
     return code
 
 

@@ -1,6 +1,7 @@
-"""The live app: PyQt6 + pyqtgraph window (and a headless runner) around dirnet's Estimator.
+"""The live app: a PyQt6 + pyqtgraph window (and a headless runner) around dirnet's Estimator.
 
-Qt-free modules (plain pytest covers them): config, sources, demo, detector, tracker, smoothing,
-gestures, pipeline, drawing, recording, model, headless. Qt modules: capture, worker, controls,
-gesture_panel, main_window and panels/.
+Qt-free (plain pytest covers them, and `--headless` never imports Qt): config, sources, demo,
+detector, tracker, smoothing, gestures, pipeline, drawing, recording, files, model, headless.
+Qt: capture (CaptureThread), worker (InferenceWorker), controls, gesture_panel, theme,
+main_window and panels/ (one widget per file).
 """

@@ -55,11 +55,11 @@ class CaptureThread(QThread):
             self.start()
 
     def stop(self) -> None:
-        """Ask the thread to finish and wait for it (up to 3 s)."""
+        """Ask the thread to finish and wait for it (up to 10 s: opening a source can be slow)."""
         with QMutexLocker(self._mutex):
             self._abort = True
             self._wake.wakeOne()
-        self.wait(3000)
+        self.wait(10_000)
 
     def _take_request(self) -> tuple[SourceRequest | None, bool]:
         with QMutexLocker(self._mutex):
@@ -83,7 +83,7 @@ class CaptureThread(QThread):
                     self._current = (str(self._source.index), width, height, fps)
             else:
                 self._source = open_source(spec, width, height, fps, loop=True)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # (cv2.error too) a bad source must never end the capture thread
             self._source = None
             self.errored.emit(str(exc))
             return False
@@ -131,8 +131,8 @@ class CaptureThread(QThread):
     def _read(self) -> np.ndarray | None:
         try:
             frame = self._source.read()
-        except (OSError, ValueError) as exc:
-            frame, message = None, f"{self._source.name}: {exc}"
+        except Exception as exc:  # a driver or decoder error: report it and treat as no frame
+            frame, message = None, f"{self._source.name}: {type(exc).__name__}: {exc}"
         else:
             message = f"{self._source.name} stopped delivering frames; retrying every second"
         if frame is None:

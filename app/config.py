@@ -26,6 +26,7 @@ class AppConfig:
     fps: float = 30.0  # requested camera rate; also the pace of image folders
     weights: Path | None = None  # safetensors file or folder; None = the shipped weights
     device: str = "cpu"
+    threads: int = 1  # torch threads for DIR-Net: 1 leaves the other cores to capture, MediaPipe, UI
     exit_mode: str = "gate"  # "none" | "variance" | "gate" (the paper's Sec. 4 exits)
     tau_gate: float | None = None  # None = the weights' defaults (Estimator.defaults)
     tau_var: float | None = None
@@ -50,6 +51,8 @@ class AppConfig:
             raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
         if self.max_loops is not None and self.max_loops < 1:
             raise ValueError(f"--max-loops must be >= 1, got {self.max_loops}")
+        if self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if not 1 <= self.max_hands <= 2:
             raise ValueError(f"--max-hands must be 1 or 2, got {self.max_hands}")
         if self.screenshot is not None and self.headless:
@@ -65,6 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0, help="requested camera fps / image folder pace")
     p.add_argument("--weights", type=Path, help="DIR-Net weights (.safetensors or folder); default: shipped")
     p.add_argument("--device", default="cpu", help="torch device for DIR-Net")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for DIR-Net (default 1: capture, MediaPipe and the UI need the rest)")
     p.add_argument("--exit", dest="exit_mode", choices=_EXIT_MODES, default="gate",
                    help="dynamic exit policy")
     p.add_argument("--tau-gate", type=float, help="gate softmax temperature (higher exits earlier)")

@@ -56,7 +56,7 @@ class GesturePanel(QGroupBox):
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.list.itemChanged.connect(self._renamed)
-        self.list.setMaximumHeight(112)
+        self.list.setMaximumHeight(96)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("new gesture name")
         self.capture_button = QPushButton("Capture")
@@ -66,7 +66,7 @@ class GesturePanel(QGroupBox):
         self.delete_button = QPushButton("Delete")
         self.delete_button.clicked.connect(self._delete)
         self.events = QListWidget()
-        self.events.setMaximumHeight(64)
+        self.events.setMaximumHeight(46)
         self.events.setObjectName("events")
 
         threshold_row = QHBoxLayout()

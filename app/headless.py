@@ -75,7 +75,7 @@ def run_headless(config: AppConfig, out: TextIO = sys.stdout, err: TextIO = sys.
             return 1
         time.sleep(_RETRY_S)  # a camera may be plugged in: keep trying until Ctrl+C
         source = _open(config, err)
-    estimator, messages = load_estimator(config.weights, config.device)
+    estimator, messages = load_estimator(config.weights, config.device, config.threads)
     for message in messages:
         print(message, file=err)
     matcher = GestureMatcher()

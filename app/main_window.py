@@ -70,7 +70,8 @@ class MainWindow(QMainWindow):
         self._layout()
 
         self.capture = CaptureThread(self)
-        self.worker = InferenceWorker(config.weights, config.device, self.settings, config.mirror, self)
+        self.worker = InferenceWorker(config.weights, config.device, self.settings, config.mirror,
+                                      config.threads, self)
         self._connect()
         self._proxy = pg.SignalProxy(self.worker.result_ready, rateLimit=30, slot=self._show)
         self._status_labels()

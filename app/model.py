@@ -13,18 +13,27 @@ from pathlib import Path
 __all__ = ["load_estimator"]
 
 
-def load_estimator(weights: Path | None, device: str = "cpu"):
+def load_estimator(weights: Path | None, device: str = "cpu", threads: int | None = None):
     """Load the Estimator, falling back instead of raising.
+
+    Call it from the thread that will run the Estimator: the thread count applies to it.
 
     Args:
         weights: a weights path from the user, or None for the shipped ones.
         device: torch device.
+        threads: CPU threads for inference; None leaves the library's default. On a 2-core laptop
+            1 is best for the app: torch's spinning OpenMP workers otherwise fight MediaPipe, the
+            capture thread and the UI for the same cores (measured in docs/APP.md).
 
     Returns:
         (estimator or None, messages): None only when even the fallback failed; messages are
         one-line explanations for the user (empty when the requested weights loaded cleanly).
     """
     from dirnet.estimator import Estimator  # imports torch: slow, so only when needed
+    from dirnet.runtime import configure_threads
+
+    if threads is not None:
+        configure_threads(threads)
 
     messages: list[str] = []
     # The library warns through both `warnings` and `logging`; collect both, report each once.

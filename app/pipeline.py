@@ -220,8 +220,11 @@ class Pipeline:
                 smoother = self._smoothers.setdefault(track.id, _Smoother(s.min_cutoff, s.beta))
                 hand.joints2d, hand.joints3d, hand.vertices = smoother.process(
                     t, joints2d, pose.joints3d, pose.vertices, min_cutoff=s.min_cutoff, beta=s.beta)
-            self._recognise(hand, result)
+            self._recognise(hand)
             result.hands.append(hand)
+        if self._capture is not None and result.hands and self._capture.add(result.hands[0].joints3d):
+            result.captured = (self._capture.name, self._capture.samples)
+            self._capture = None
         live = {track.id for track in self.tracker.tracks}
         for key in set(self._smoothers) - live:
             del self._smoothers[key]
@@ -229,15 +232,11 @@ class Pipeline:
             del self._gestures[key]
         result.timings["post"] = _ms(tic)
 
-    def _recognise(self, hand: HandResult, result: FrameResult) -> None:
+    def _recognise(self, hand: HandResult) -> None:
         hand.gesture = self.matcher.match(pose_features(hand.joints3d), self.settings.gesture_threshold)
         name = hand.gesture.name if hand.gesture else None
         hand.gesture_changed = self._gestures.get(hand.track_id) != name
         self._gestures[hand.track_id] = name
-        if self._capture is not None and not result.captured:
-            if self._capture.add(hand.joints3d):
-                result.captured = (self._capture.name, self._capture.samples)
-                self._capture = None
 
     def close(self) -> None:
         """Free MediaPipe's graphs."""

@@ -14,7 +14,7 @@ QGroupBox {{ border: 1px solid #33373e; border-radius: 6px; margin-top: 14px; pa
              font-weight: 600; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: #b39ddb; }}
 QLabel#hint {{ color: #8b949e; font-size: 8pt; }}
-QLabel#gesture {{ font-size: 15pt; font-weight: 700; color: #ffffff; padding: 2px; }}
+QLabel#gesture {{ font-size: 13pt; font-weight: 700; color: #ffffff; padding: 0px; }}
 QPushButton {{ padding: 4px 10px; border-radius: 4px; background: #2d3137; border: 1px solid #3b4048; }}
 QPushButton:hover {{ background: #363b42; }}
 QPushButton:disabled {{ color: #6b7280; }}

@@ -70,9 +70,9 @@ class InferenceWorker(QThread):
     gesture_captured = pyqtSignal(str, object)
 
     def __init__(self, weights: Path | None, device: str, settings: PipelineSettings,
-                 mirror: bool = False, parent=None) -> None:
+                 mirror: bool = False, threads: int | None = None, parent=None) -> None:
         super().__init__(parent)
-        self._weights, self._device = weights, device
+        self._weights, self._device, self._threads = weights, device, threads
         self._mutex = QMutex()
         self._wake = QWaitCondition()
         self._pending: tuple[np.ndarray, float, int] | None = None
@@ -128,11 +128,15 @@ class InferenceWorker(QThread):
         self._queue(self._stop_recording)
 
     def stop(self) -> None:
-        """Finish the current frame, finalise any recording, and wait for the thread (5 s)."""
+        """Finish the current frame, finalise any recording, and wait for the thread.
+
+        The wait is bounded (15 s, enough to finish loading the model on a slow machine) so a hung
+        driver cannot hang the app's exit forever.
+        """
         with QMutexLocker(self._mutex):
             self._abort = True
             self._wake.wakeOne()
-        self.wait(5000)
+        self.wait(15_000)
 
     # ---- worker thread ---------------------------------------------------------------------------
     def _start_recording(self, root: Path, info: dict) -> None:
@@ -163,7 +167,7 @@ class InferenceWorker(QThread):
             return self._abort, commands, job, restart
 
     def run(self) -> None:
-        estimator, messages = load_estimator(self._weights, self._device)
+        estimator, messages = load_estimator(self._weights, self._device, self._threads)
         for message in messages:
             self.errored.emit(message)
         if estimator is not None:
@@ -181,11 +185,16 @@ class InferenceWorker(QThread):
                     command()
                 if restart:
                     self._pipeline.reset()
-                    if self._recorder is not None:  # a new source may have a new frame size
-                        root, info = self._recorder.root, self._recorder.info
-                        self._start_recording(root, info)
+                    if self._recorder is not None and self._recorder.frames:
+                        # a new source may have another size and rate: it gets its own session
+                        self._start_recording(self._recorder.root, self._recorder.info)
+                    elif self._recorder is not None:
+                        self._recorder.fps = self._source_fps  # nothing written yet: adopt the rate
                 if job is not None:
-                    self._process(*job)
+                    try:
+                        self._process(*job)
+                    except Exception as exc:  # keep the stream alive; say what went wrong
+                        self.errored.emit(f"frame {job[2]}: {type(exc).__name__}: {exc}")
         finally:
             self._stop_recording()
             self._pipeline.close()

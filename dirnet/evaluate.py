@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from .weights import load_checkpoint
 
 __all__ = ["DataSpec", "EvalBatch", "EvalSource", "parse_spec", "open_source", "LoopTable",
            "SourceReport", "EvalConfig", "fast_model", "forward_loops", "collect", "exit_loops",
-           "policy_gflops", "policy_summary", "evaluate_table", "evaluate", "main"]
+           "policy_gflops", "policy_summary", "sample_means", "evaluate_table", "evaluate", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +187,24 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _read_synth_dir(root: Path) -> list:
+    """HandSamples of a `python -m dirnet.data.synth --out DIR` folder (images/, labels.npz)."""
+    from .data.readers import HandSample
+
+    path = root / "labels.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (not a dirnet.data.synth folder?)")
+    with np.load(path) as labels:
+        rows = zip(labels["joints2d"], labels["joints3d"], labels["visibility"], labels["K"], labels["is_left"])
+        return [HandSample(root / "images" / f"{i:06d}.jpg", j2d, j3d, "left" if left else "right", vis, k)
+                for i, (j2d, j3d, vis, k, left) in enumerate(rows)]
+
+
 def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
     from .data.readers import project, read_samples
     from .train_data import split_samples
 
-    samples = read_samples(spec.kind, spec.path)
+    samples = _read_synth_dir(spec.path) if spec.kind == "synth" else read_samples(spec.kind, spec.path)
     if spec.split:
         train, val = split_samples(samples, spec.val_fraction)
         samples = train if spec.split == "train" else val
@@ -470,12 +484,15 @@ class SourceReport:
     chosen: dict[str, JointErrors] = field(default_factory=dict)  # policy -> (N, 21), for PCK plots
 
     def to_dict(self) -> dict:
+        with warnings.catch_warnings():  # a source without 3D labels has all-NaN 3D rows
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = {k: np.nanmedian(v, axis=1).tolist() for k, v in self.per_loop.items()}
         return {
             "tau_var": self.policy.tau_var, "tau_gate": self.policy.tau_gate,
             "max_loops": self.policy.max_loops,
             "policies": {k: v.to_dict() for k, v in self.policies.items()},
             "sweeps": {k: [{"tau": t, **s.to_dict()} for t, s in v] for k, v in self.sweeps.items()},
-            "per_loop_median": {k: np.nanmedian(v, axis=1).tolist() for k, v in self.per_loop.items()},
+            "per_loop_median": medians,
             "savings": self.savings,
         }
 
@@ -491,6 +508,13 @@ def policy_summary(table: LoopTable, errors: JointErrors, stage: StageFlops, pol
     loops = exit_loops(policy, table.mean_var, table.gate_logits)
     chosen = errors.take(loops - 1)
     return summarize_errors(chosen, loops, policy_gflops(stage, loops, policy.mode)), chosen
+
+
+def sample_means(errors: np.ndarray) -> np.ndarray:
+    """Mean over the last (joint) axis ignoring NaN; NaN for unlabelled samples, without warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(errors, -1)
 
 
 def _relative(a: float, b: float) -> float:
@@ -531,9 +555,8 @@ def evaluate_table(name: str, table: LoopTable, stage: StageFlops, policy: ExitP
                       "mpjpe_increase": _relative(policies[mode].mpjpe, full.mpjpe),
                       "pa_mpjpe_increase": _relative(policies[mode].pa_mpjpe, full.pa_mpjpe)}
                for mode in modes if mode != "none"}
-    with np.errstate(all="ignore"):  # unlabelled samples have all-NaN rows
-        per_loop = {"err2d": np.nanmean(errors.crop256, -1), "err3d": np.nanmean(errors.mm, -1),
-                    "pa": np.nanmean(errors.pa, -1)}
+    per_loop = {"err2d": sample_means(errors.crop256), "err3d": sample_means(errors.mm),
+                "pa": sample_means(errors.pa)}
     return SourceReport(name, policy, policies, sweeps, per_loop, savings, chosen)
 
 
@@ -574,8 +597,8 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
                                                                      "compare": cfg.compare}
     loaded = {k: _load(p, cfg.fast) for k, p in checkpoints.items()}
     labels = {k: Path(p).stem for k, p in checkpoints.items()}
-    if cfg.compare is not None and labels["main"] == labels["compare"]:
-        labels = {k: str(p) for k, p in checkpoints.items()}
+    if cfg.compare is not None and labels["main"] == labels["compare"]:  # e.g. two runs' final.*
+        labels = {k: f"{Path(p).parent.name}/{Path(p).stem}" for k, p in checkpoints.items()}
     cfg.out.mkdir(parents=True, exist_ok=True)
     result: dict = {"weights": {k: str(p) for k, p in checkpoints.items()}, "sources": {}}
     errors: list[str] = []
@@ -628,17 +651,30 @@ def print_table(report: SourceReport, label: str) -> None:
               f"PA-MPJPE {100 * saving['pa_mpjpe_increase']:+.1f}%")
 
 
+def _json_safe(value):
+    """NaN and infinities become null: strict JSON has no such numbers."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
+    tmp.write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Evaluate DIR-Net checkpoints per exit policy (paper Figs. 7-8).")
+    p = argparse.ArgumentParser(prog="python -m dirnet.evaluate",
+                                description="Evaluate DIR-Net checkpoints per exit policy (paper Figs. 7-8).")
     p.add_argument("--weights", type=Path, required=True, help="checkpoint (stem, .safetensors or .json)")
     p.add_argument("--data", action="append", required=True, metavar="SPEC",
-                   help="synth:DIR | teacher:DIR | freihand:DIR (etc.) | video:CLIP:REF2D[:REF3D][:left|right]")
+                   help="synth:DIR | teacher:DIR | freihand:DIR (etc.), each with an optional :val or :train "
+                        "split | video:CLIP:REF2D[:REF3D][:left|right]")
     p.add_argument("--out", type=Path, default=Path("eval"), help="folder for metrics.json and PNGs")
     p.add_argument("--exit", nargs="+", choices=EXIT_MODES, default=list(EXIT_MODES),
                    help="exit modes to report (default: all)")

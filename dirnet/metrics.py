@@ -3,7 +3,8 @@
 Pure numpy. Conventions:
 - 2D errors are Euclidean distances in pixels of whatever image both inputs are in.
 - 3D errors are Euclidean distances in millimetres between wrist-relative joints (both sets have
-  their wrist, joint 0, moved to the origin first), unless Procrustes alignment is asked for.
+  their wrist, joint 0, moved to the origin first), unless Procrustes alignment is asked for. The
+  wrist stays among the 21 joints with its zero error, as in Zimmermann & Brox's STB evaluation.
 - A joint that is missing from the labels (a False mask entry or a non-finite coordinate) gets a
   NaN error; every statistic ignores NaNs, so partially labelled samples still count.
 - PCK is pooled over all labelled (sample, joint) pairs. AUC follows FreiHAND's evaluation code:

@@ -77,9 +77,12 @@ def plot_tradeoff(reports: Mapping[str, object], path: Path, title: str = "") ->
         ax.set_ylabel(ylabel)
         ax.ticklabel_format(useOffset=False)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="best")
+    handles, names = axes[0].get_legend_handles_labels()
+    columns = 5
+    rows = -(-len(names) // columns)
+    fig.legend(handles, names, loc="lower center", ncol=columns, fontsize=7)
     fig.suptitle(f"{title}: accuracy vs computation (cf. DIR-Net Fig. 7)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.035 + 0.045 * rows, 1, 1))
     _save(fig, path)
 
 

@@ -40,7 +40,7 @@ import torch
 from tqdm import tqdm
 
 from .evaluate import (TAU_VAR_QUANTILES, LoopTable, collect, exit_loops, fast_model, open_source,
-                       parse_spec)
+                       parse_spec, sample_means)
 from .exits import ExitPolicy
 from .flops import StageFlops, count_stage_flops
 from .models.blocks import ExitGate
@@ -80,8 +80,7 @@ class GateCache:
         if table.features is None:
             raise ValueError("the LoopTable was collected without gate features")
         errors = table.errors()
-        with np.errstate(all="ignore"):  # all-NaN rows are unlabelled samples
-            means = [np.nanmean(getattr(errors, k), -1) for k in ("crop256", "mm", "pa")]
+        means = [sample_means(getattr(errors, k)) for k in ("crop256", "mm", "pa")]
         return cls(table.features, *means, table.mean_var, stage)
 
     def __len__(self) -> int:
@@ -196,9 +195,10 @@ def outcome(cache: GateCache, loops: np.ndarray, gate: bool) -> dict[str, float]
     """Mean loops, GFLOPs and per-sample mean errors when each sample stops after loops[n] passes."""
     rows = np.arange(len(cache))
     cost = np.array([cache.stage.gflops(k, gate=gate) for k in range(1, cache.num_loops + 1)])
-    with np.errstate(all="ignore"):
-        return {"loops": float(loops.mean()), "gflops": float(cost[loops - 1].mean()),
-                **{k: float(np.nanmean(getattr(cache, k)[loops - 1, rows])) for k in ("err2d", "err3d", "pa")}}
+    errors = {k: getattr(cache, k)[loops - 1, rows] for k in ("err2d", "err3d", "pa")}
+    return {"loops": float(loops.mean()), "gflops": float(cost[loops - 1].mean()),
+            **{k: float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
+               for k, v in errors.items()}}
 
 
 def _judge(cache: GateCache, logits: np.ndarray, tau_gate: float = 1.0) -> dict[str, float]:
@@ -207,9 +207,7 @@ def _judge(cache: GateCache, logits: np.ndarray, tau_gate: float = 1.0) -> dict[
     policy = ExitPolicy(mode="gate", tau_gate=tau_gate, max_loops=cache.num_loops)
     got = outcome(cache, exit_loops(policy, cache.mean_var, logits), gate=True)
     saving = 1.0 - got["gflops"] / full["gflops"]
-    with np.errstate(all="ignore"):
-        loss = max((got[k] / full[k] - 1.0 for k in ("err2d", "err3d", "pa") if np.isfinite(full[k])),
-                   default=0.0)
+    loss = max((got[k] / full[k] - 1.0 for k in ("err2d", "err3d", "pa") if full[k] > 0), default=0.0)
     margin = min((saving - TARGET_SAVING) / TARGET_SAVING, (TARGET_LOSS - loss) / TARGET_LOSS)
     return {**got, "gflops_saving": saving, "error_increase": loss, "margin": margin,
             "meets_target": bool(saving >= TARGET_SAVING and loss <= TARGET_LOSS)}
@@ -261,7 +259,8 @@ def _print_sweep(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Train DIR-Net's exit gate by REINFORCE, the rest frozen.")
+    p = argparse.ArgumentParser(prog="python -m dirnet.train_gate",
+                                description="Train DIR-Net's exit gate by REINFORCE, the rest frozen.")
     p.add_argument("--weights", type=Path, required=True, help="trained checkpoint")
     p.add_argument("--data", action="append", required=True, metavar="SPEC", help="as for dirnet.evaluate")
     p.add_argument("--out", type=Path, required=True, help="output checkpoint stem")

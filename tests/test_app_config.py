@@ -13,10 +13,11 @@ def test_defaults_and_flags():
     assert cfg == AppConfig()
     cfg = parse_args(["--headless", "--source", "demo", "--max-frames", "5", "--record", "out",
                       "--exit", "variance", "--tau-var", "12.5", "--tau-gate", "2", "--max-loops", "3",
-                      "--resolution", "640x480", "--no-smoothing", "--weights", "w.safetensors"])
+                      "--resolution", "640x480", "--no-smoothing", "--weights", "w.safetensors",
+                      "--threads", "2"])
     assert (cfg.source, cfg.max_frames, cfg.record, cfg.exit_mode) == ("demo", 5, Path("out"), "variance")
     assert (cfg.tau_var, cfg.tau_gate, cfg.max_loops, cfg.width, cfg.height) == (12.5, 2.0, 3, 640, 480)
-    assert not cfg.smoothing and cfg.weights == Path("w.safetensors")
+    assert not cfg.smoothing and cfg.weights == Path("w.safetensors") and cfg.threads == 2
 
 
 def test_screenshot_implies_a_frame_count():
@@ -24,10 +25,21 @@ def test_screenshot_implies_a_frame_count():
 
 
 @pytest.mark.parametrize("argv", [["--exit", "sometimes"], ["--resolution", "big"], ["--max-frames", "0"],
-                                  ["--headless", "--screenshot", "x.png"]])
+                                  ["--headless", "--screenshot", "x.png"], ["--threads", "0"]])
 def test_bad_values_end_with_one_usage_line(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         parse_args(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error:" in err
+
+
+def test_headless_code_never_imports_qt():
+    import subprocess
+    import sys
+    code = ("import sys; import app.headless, app.demo, app.sources, app.detector; "
+            "print(sorted(m for m in sys.modules if m.startswith(('PyQt', 'pyqtgraph'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

@@ -49,7 +49,7 @@ def test_heatmap_panel_shows_executed_loops_and_marks_skipped_ones(qtbot):
     processed = _processed(loops=2)
     panel.set_hand(processed.result.hands[0])
     titles = panel.titles()
-    assert titles[0].startswith("loop 1 · σ 2.0px · exit 0.70") and "skipped" in titles[2]
+    assert titles[0] == "loop 1<br>σ 2.0 px · exit 0.70" and "skipped" in titles[2]
     assert panel._images[0].image.shape == (112, 112, 3)
     panel.set_hand(None)
     assert panel.titles()[0] == "loop 1"
@@ -113,3 +113,16 @@ def test_gesture_panel_capture_rename_delete(qtbot, tmp_path):
     panel.log_events([hand])
     panel.log_events([hand])  # same gesture again: logged once
     assert panel.events.count() == 2 and "fist" in panel.events.item(0).text()  # + the capture line
+
+
+def test_fast_mesh_normals_match_pyqtgraph():
+    import pyqtgraph.opengl as gl
+
+    from app.panels.mesh3d import _MeshData
+    from dirnet.hand import create_hand_model
+
+    model = create_hand_model("open")
+    verts, faces = model.v_template.numpy(), model.faces.numpy().astype(np.int32)
+    ours = _MeshData(vertexes=verts, faces=faces).vertexNormals(indexed="faces")
+    reference = gl.MeshData(vertexes=verts, faces=faces).vertexNormals(indexed="faces")
+    np.testing.assert_allclose(ours, reference, atol=1e-5)

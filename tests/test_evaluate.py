@@ -1,7 +1,7 @@
 """dirnet.evaluate: exit replay vs run_with_exits, sources, and the CLI end to end (untrained model)."""
 import json
 import math
-from dataclasses import replace
+import warnings
 from pathlib import Path
 
 import cv2
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dirnet.crop import transform_points
-from dirnet.evaluate import (EvalSource, collect, exit_loops, forward_loops, main, open_source,
+from dirnet.evaluate import (EvalSource, collect, exit_loops, fast_model, forward_loops, main, open_source,
                              parse_spec)
 from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
 from dirnet.models.dirnet import create_model
@@ -51,6 +51,14 @@ def write_teacher_set(root: Path, n: int = 6, seed: int = 0) -> Path:
                 "joints2d": rng.uniform(20, 76, (21, 2)).tolist(), "joints3d": joints3d.tolist(),
                 "box": [48, 48, 96], "res": 96}) + "\n")
     return root
+
+
+def write_synth_set(root: Path, n: int = 6) -> Path:
+    """A real `python -m dirnet.data.synth` folder: rendered hands with exact labels."""
+    from dirnet.data.synth import SynthRenderer, write_dataset
+    from dirnet.hand import create_hand_model
+
+    return write_dataset(SynthRenderer(create_hand_model("open"), res=RES), n, root, batch_size=n)
 
 
 def test_replay_matches_run_with_exits():
@@ -129,15 +137,19 @@ def test_collect_maps_to_source_pixels(tmp_path):
 def test_cli_writes_metrics_and_figures(tmp_path, capsys):
     weights = write_checkpoint(tmp_path / "w")
     other = write_checkpoint(tmp_path / "other", seed=1)
-    data = write_teacher_set(tmp_path / "teacher")
+    synth = write_synth_set(tmp_path / "synth")
+    teacher = write_teacher_set(tmp_path / "teacher")
     out = tmp_path / "out"
-    code = main(["--weights", str(weights), "--data", f"teacher:{data}", "--data", "bogus:/nowhere",
-                 "--out", str(out), "--compare", str(other), "--batch-size", "4"])
+    code = main(["--weights", str(weights), "--data", f"synth:{synth}", "--data", "bogus:/nowhere",
+                 "--data", f"teacher:{teacher}", "--out", str(out), "--compare", str(other),
+                 "--batch-size", "4"])
     assert code == 0
-    err = capsys.readouterr().err
-    assert "bogus" in err and "Traceback" not in err
+    captured = capsys.readouterr()
+    assert "bogus" in captured.err and "Traceback" not in captured.err
+    assert "synth_synth [w]" in captured.out and "PA-MPJPE" in captured.out
     metrics = json.loads((out / "metrics.json").read_text())
-    report = metrics["sources"]["teacher_teacher"]
+    assert set(metrics["sources"]) == {"synth_synth", "teacher_teacher"}
+    report = metrics["sources"]["synth_synth"]
     assert set(report) == {"main", "compare"}
     policies = report["main"]["policies"]
     assert set(policies) == {"loops_1", "loops_2", "loops_3", "none", "variance", "gate"}
@@ -147,8 +159,24 @@ def test_cli_writes_metrics_and_figures(tmp_path, capsys):
     assert policies["loops_1"]["mean_gflops"] < policies["loops_3"]["mean_gflops"]
     assert len(report["main"]["sweeps"]["gate"]) >= 10 and len(report["main"]["sweeps"]["variance"]) >= 5
     for suffix in ("tradeoff", "loops", "pck"):
-        png = out / f"teacher_teacher_{suffix}.png"
+        png = out / f"synth_synth_{suffix}.png"
         assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_synth_source_reads_exact_labels(tmp_path):
+    root = write_synth_set(tmp_path / "synth", n=4)
+    labels = np.load(root / "labels.npz")
+    source = open_source(parse_spec(f"synth:{root}"), RES)
+    batch = next(source.batches(8))
+    assert len(source) == 4 and not source.problems
+    np.testing.assert_array_equal(batch.left, labels["is_left"])
+    np.testing.assert_allclose(batch.gt2d, labels["joints2d"], atol=1e-4)
+    np.testing.assert_allclose(batch.gt3d, labels["joints3d"] - labels["joints3d"][:, :1], atol=1e-3)
+    # The crop is cut around the labelled hand: the joints land inside the network input.
+    for i in range(4):
+        inverse = np.linalg.inv(np.vstack([batch.to_source[i], [0, 0, 1]]))[:2]
+        inside = transform_points(batch.gt2d[i], inverse)
+        assert inside.min() > -1 and inside.max() < RES
 
 
 def test_cli_fails_cleanly_on_bad_weights(tmp_path, capsys):
@@ -193,3 +221,44 @@ def test_real_clip_end_to_end(tmp_path):
     assert summary["n"] == 6 and summary["n3d"] == 6
     # Untrained, so far off, but in frame px of a 620x1080 clip and a real PA-MPJPE in mm.
     assert 1 < summary["err2d_px_mean"] < 1000 and 1 < summary["pa_mpjpe"] < 200
+
+
+def test_2d_only_labels_report_nan_3d_and_write_null(tmp_path):
+    """A source without 3D labels: 3D metrics are NaN in the report and null in the JSON."""
+    from dirnet.evaluate import LoopTable, _write_json, evaluate_table
+    from dirnet.flops import StageFlops
+
+    rng = np.random.default_rng(0)
+    loops, n = 3, 5
+    gt2d = rng.uniform(0, 100, (n, 21, 2))
+    table = LoopTable(joints2d=gt2d[None] + rng.normal(0, 3, (loops, n, 21, 2)),
+                      joints3d=rng.normal(0, 30, (loops, n, 21, 3)),
+                      mean_var=rng.uniform(1, 10, (loops, n)).astype(np.float32),
+                      gate_logits=rng.normal(0, 1, (loops, n, 2)).astype(np.float32), features=None,
+                      gt2d=gt2d, gt3d=np.full((n, 21, 3), np.nan), crop256=np.ones(n))
+    stage = StageFlops(fe=10, rf=5, head=1, gate=1, feedback=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # all-NaN 3D rows must not spray RuntimeWarnings
+        report = evaluate_table("twod", table, stage, ExitPolicy(max_loops=loops, tau_var=5.0))
+        _write_json(tmp_path / "m.json", report.to_dict())
+    gate = report.policies["gate"]
+    assert gate.n2d == n and gate.n3d == 0 and np.isnan(gate.mpjpe) and 2 < gate.err2d_px_mean < 6
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written["policies"]["gate"]["mpjpe"] is None
+    assert written["policies"]["gate"]["err2d_px_mean"] == pytest.approx(gate.err2d_px_mean)
+
+
+
+def test_fast_path_gives_the_eager_results(tmp_path):
+    """collect() on dirnet.runtime's fast path: same joints, variances, gate and gate features."""
+    model = tiny_model()
+    runner = fast_model(model)
+    if runner is model:
+        pytest.skip("dirnet.runtime is not installed")
+    source = open_source(parse_spec(f"teacher:{write_teacher_set(tmp_path / 't', n=4)}"), RES)
+    eager, fast = (collect(m, source, batch_size=4, with_features=True) for m in (model, runner))
+    np.testing.assert_allclose(fast.joints2d, eager.joints2d, atol=1e-3)
+    np.testing.assert_allclose(fast.joints3d, eager.joints3d, atol=1e-3)
+    np.testing.assert_allclose(fast.mean_var, eager.mean_var, rtol=1e-4)
+    np.testing.assert_allclose(fast.gate_logits, eager.gate_logits, atol=1e-4)
+    np.testing.assert_allclose(fast.features, eager.features, atol=1e-4)

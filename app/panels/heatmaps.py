@@ -60,8 +60,8 @@ class HeatmapPanel(pg.GraphicsLayoutWidget):
             if l < len(trace):
                 image.setImage(images[l], autoLevels=False)
                 sigma = float(np.sqrt(np.maximum(trace[l].var2d, 0.0)).mean())
-                label.setText(f"loop {l + 1} · σ {sigma:.1f}px · exit {trace[l].exit_prob:.2f}",
+                label.setText(f"loop {l + 1}<br>σ {sigma:.1f} px · exit {trace[l].exit_prob:.2f}",
                               color="#e8eaed")
             else:
                 image.setImage(self._blank, autoLevels=False)
-                label.setText(f"loop {l + 1} · skipped", color="#5f6870")
+                label.setText(f"loop {l + 1}<br>skipped", color="#5f6870")

@@ -21,11 +21,30 @@ _CAM_TO_GL = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)  # rows: G
 _SPACING_MM = 110.0  # side-by-side offset of two hands
 
 
+class _MeshData(gl.MeshData):
+    """MeshData with vectorised vertex normals.
+
+    pyqtgraph's own `vertexNormals` loops over the vertices in Python: about 80 ms per frame for
+    a 1.7K-vertex hand, which would stall the UI thread. Same result (normalised sums of the
+    adjacent faces' normals), computed with numpy.
+    """
+
+    def vertexNormals(self, indexed=None):
+        if self._vertexNormals is None:
+            summed = np.zeros(self._vertexes.shape, np.float64)
+            face_normals = self.faceNormals()
+            for corner in self.faces().T:
+                np.add.at(summed, corner, face_normals)
+            summed /= np.linalg.norm(summed, axis=1, keepdims=True) + 1e-12
+            self._vertexNormals = summed.astype(np.float32)
+        return super().vertexNormals(indexed)
+
+
 class _HandItems:
     """One hand's mesh item and its colour buffers, updated in place."""
 
     def __init__(self, view: gl.GLViewWidget) -> None:
-        self.data = gl.MeshData()
+        self.data = _MeshData()
         self.mesh = gl.GLMeshItem(meshdata=self.data, smooth=True, shader="shaded", glOptions="opaque")
         view.addItem(self.mesh)
         self.source_faces: np.ndarray | None = None  # faces as given, to notice a change

@@ -60,8 +60,9 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         self._gflops_curve = self.gflops_plot.plot(pen=pg.mkPen("#4db6ac", width=2),
                                                    fillLevel=0, brush=(77, 182, 172, 50))
         self.latency_plot = self._plot(3, "Latency per stage (ms)", "frames ago")
-        legend = self.latency_plot.addLegend(offset=(-4, 4), labelTextSize="7pt", verSpacing=-6)
-        legend.setBrush((20, 22, 26, 170))
+        legend = self.latency_plot.addLegend(offset=(4, 2), labelTextSize="7pt", verSpacing=-8,
+                                             colCount=len(STAGES), horSpacing=4)
+        legend.setBrush((20, 22, 26, 190))
         self._stage_curves = [self.latency_plot.plot(pen=pg.mkPen(c, width=1.5), name=s)
                               for s, c in zip(STAGES, _STAGE_COLORS)]
         self.set_max_loops(max_loops)

@@ -1,0 +1,308 @@
+"""DIR-Net vs MediaPipe Hands on one CPU, same frames (`python -m dirnet.bench [--json]`).
+
+Every frame of the real clip (../shared/data/asl_video) is decoded and converted to RGB once
+(capture, not timed); then, frame by frame and interleaved so that load from other processes hits
+every contender alike, it times:
+
+- DIR-Net per crop: the fast path (`FastDIRNet.run`: uint8 crop -> exit loop -> results) at every
+  fixed loop count and for each exit mode at the Estimator's default thresholds, and the eager
+  PyTorch model (`run_with_exits` on the DIRNet) at the same settings, on the crop cut from the
+  frame around the clip's reference landmarks (MediaPipe full's, shipped with the clip);
+- MediaPipe Hands 0.10.21 lite and full (model_complexity 0 / 1) in tracking mode
+  (static_image_mode=False), `process(frame)` per frame;
+- the app's per-frame path from decoded frame to result in frame px: crop with `dirnet.crop`,
+  `Estimator.estimate` (accelerated, default exits), map joints and variances back to the frame;
+  for one hand, and for two (the hand's crop plus its mirror image as a left hand).
+
+Warm-up frames are run but not timed. Reports median and 90th percentile in ms, parameters,
+GFLOPs per loop count and the ratios to the targets (DIR-Net per crop with default exits <= 0.5x
+MediaPipe lite; pipeline per frame for one hand <= MediaPipe full).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .crop import box_from_points, crop_matrix, invert_affine, transform_points, warp
+from .exits import EXIT_MODES, run_with_exits
+from .runtime import BACKENDS, FastDIRNet, accelerate, configure_threads, images_to_tensor
+
+__all__ = ["BenchConfig", "run_bench", "format_table", "main", "TARGET_DIRNET_VS_LITE",
+           "TARGET_PIPELINE_VS_FULL"]
+
+log = logging.getLogger(__name__)
+
+_SHARED = Path(os.environ.get("DIRNET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+_CLIP = _SHARED / "data" / "asl_video"
+TARGET_DIRNET_VS_LITE = 0.5
+TARGET_PIPELINE_VS_FULL = 1.0
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Command-line settings of `python -m dirnet.bench`."""
+
+    video: Path = _CLIP / "asl_hand.25fps.mp4"
+    landmarks: Path = _CLIP / "asl_hand.full.json"
+    weights: Path | None = None  # None: shipped weights, else an untrained model (timing only)
+    preset: str | None = None  # untrained model of this preset (only without trained weights)
+    input_res: int | None = None  # untrained model at this resolution (only without trained weights)
+    frames: int | None = None  # timed frames (default: all after the warm-up)
+    warmup: int = 10
+    threads: int = 1  # torch and ONNX Runtime intra-op threads
+    backend: str = "onnxruntime"
+    mediapipe: bool = True
+    json: bool = False
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    a = np.asarray(samples) * 1e3
+    return {"median": round(float(np.median(a)), 3), "p90": round(float(np.percentile(a, 90)), 3)}
+
+
+def _timed(fn: Callable[[], object], times: list[float], record: bool):
+    """fn()'s result; its wall time is appended to `times` when `record`."""
+    start = time.perf_counter()
+    result = fn()
+    if record:
+        times.append(time.perf_counter() - start)
+    return result
+
+
+def _load_clip(config: BenchConfig) -> tuple[list[np.ndarray], np.ndarray]:
+    """RGB frames and their (N, 21, 2) reference landmarks (px), warm-up plus timed frames."""
+    for path in (config.video, config.landmarks):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found (the clip lives in ../shared/data/asl_video)")
+    landmarks = np.asarray(json.loads(config.landmarks.read_text()), dtype=np.float64)[..., :2]
+    wanted = len(landmarks) if config.frames is None else min(len(landmarks), config.warmup + config.frames)
+    capture = cv2.VideoCapture(str(config.video))
+    frames = []
+    try:
+        while len(frames) < wanted:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    if len(frames) <= config.warmup:
+        raise ValueError(f"{config.video} gave {len(frames)} frames, need more than the {config.warmup} "
+                         "warm-up frames")
+    return frames, landmarks[:len(frames)]
+
+
+def _load_estimator(config: BenchConfig):
+    from .config import DIRNetConfig
+    from .estimator import DEFAULT_WEIGHTS, Estimator
+    from .hand import create_hand_model
+    from .models.dirnet import DIRNet
+    from .weights import checkpoint_paths
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "untrained" is reported in the output
+        estimator = Estimator.from_pretrained(config.weights)
+    if config.preset or config.input_res:
+        if estimator.is_trained:
+            raise ValueError("--preset/--res only apply to an untrained model; drop them or --weights")
+        cfg = estimator.model.cfg
+        cfg = DIRNetConfig.from_preset(config.preset or cfg.preset, input_res=config.input_res or cfg.input_res,
+                                       num_shape=cfg.num_shape, hand_model=cfg.hand_model)
+        estimator = Estimator(DIRNet(cfg, create_hand_model(cfg.hand_model)), is_trained=False)
+    if config.weights:
+        source = str(checkpoint_paths(config.weights)[0])
+    elif estimator.is_trained:
+        source = str(checkpoint_paths(DEFAULT_WEIGHTS)[0])
+    else:
+        source = "untrained (no weights; exits follow untrained gate/variance heads)"
+    return estimator, source
+
+
+def _mediapipe(complexity: int):
+    import mediapipe as mp  # lazy: only the benchmark's comparison needs it
+
+    return mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=1,
+                                    model_complexity=complexity, min_detection_confidence=0.5,
+                                    min_tracking_confidence=0.5)
+
+
+def _pipeline(estimator, frame: np.ndarray, boxes, hands: list[str]) -> list:
+    """The app's per-frame work after capture: crop, estimate, back to frame px (app/pipeline.py)."""
+    res = estimator.input_res
+    matrices = [crop_matrix(box, res) for box in boxes]
+    crops = [warp(frame, m, res) for m in matrices]
+    if len(crops) == 2:  # the second hand is the first one's mirror image, handed "left"
+        crops[1] = np.ascontiguousarray(crops[0][:, ::-1])
+    poses = estimator.estimate(crops, hands)  # default exits
+    out = []
+    for m, pose in zip(matrices, poses):
+        to_frame = invert_affine(m)
+        px2 = abs(np.linalg.det(to_frame[:, :2]))
+        out.append((transform_points(pose.joints2d, to_frame).astype(np.float32),
+                    (pose.var2d * px2).astype(np.float32)))
+    return out
+
+
+def run_bench(config: BenchConfig) -> dict:
+    """Time everything on the same frames; returns the report (see the module docstring)."""
+    from .flops import count_stage_flops
+
+    threads = configure_threads(config.threads)
+    frames, landmarks = _load_clip(config)
+    estimator, weights = _load_estimator(config)
+    fast: FastDIRNet = accelerate(estimator, backend=config.backend, threads=threads).model
+    model = fast.source
+    cfg, res = model.cfg, estimator.input_res
+    d = estimator.defaults
+
+    fixed = {f"loops={l}": estimator.policy("none", max_loops=l) for l in range(1, cfg.max_loops + 1)}
+    modes = {f"exit={m}": estimator.policy(m) for m in EXIT_MODES}
+    policies = {**fixed, **modes}
+    times: dict[str, list[float]] = {k: [] for k in
+                                     [f"fast {p}" for p in policies] + [f"eager {p}" for p in policies]
+                                     + ["mediapipe_lite", "mediapipe_full", "pipeline_1", "pipeline_2"]}
+    loops_used: dict[str, list[int]] = {k: [] for k in modes}
+    trackers = {"mediapipe_lite": _mediapipe(0), "mediapipe_full": _mediapipe(1)} if config.mediapipe else {}
+    found = {k: 0 for k in trackers}
+    try:
+        for i, (frame, points) in enumerate(tqdm(list(zip(frames, landmarks)), desc="bench frames",
+                                                 unit="frame", file=sys.stderr, disable=None)):
+            record = i >= config.warmup
+            box = box_from_points(points)
+            crop = warp(frame, crop_matrix(box, res), res)[None]
+            tensor = images_to_tensor(crop).clone()
+            for name, policy in policies.items():
+                result = _timed(lambda: fast.run(crop, policy), times[f"fast {name}"], record)
+                _timed(lambda: run_with_exits(model, tensor, policy), times[f"eager {name}"], record)
+                if record and name in loops_used:
+                    loops_used[name].append(int(result.loops[0]))
+            for name, tracker in trackers.items():
+                result = _timed(lambda: tracker.process(frame), times[name], record)
+                found[name] += int(record and result.multi_hand_landmarks is not None)
+            _timed(lambda: _pipeline(estimator, frame, [box], ["right"]), times["pipeline_1"], record)
+            _timed(lambda: _pipeline(estimator, frame, [box, box], ["right", "left"]),
+                   times["pipeline_2"], record)
+    finally:
+        for tracker in trackers.values():
+            tracker.close()
+
+    stage = count_stage_flops(model)
+    timed = len(frames) - config.warmup
+    stats = {k: _stats(v) for k, v in times.items() if v}
+    report = {
+        "dirnet_ms": stats[f"fast exit={d.exit}"]["median"],
+        "mediapipe_lite_ms": stats["mediapipe_lite"]["median"] if trackers else None,
+        "mediapipe_full_ms": stats["mediapipe_full"]["median"] if trackers else None,
+        "pipeline_ms": stats["pipeline_1"]["median"],
+        "pipeline_two_hands_ms": stats["pipeline_2"]["median"],
+        "dirnet_eager_ms": stats[f"eager exit={d.exit}"]["median"],
+        "latency_ms": stats,
+        "mean_loops": {k: round(float(np.mean(v)), 3) for k, v in loops_used.items()},
+        "mediapipe_hand_found": {k: f"{v}/{timed}" for k, v in found.items()},
+        "params": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("hand.")),
+        "gflops": {l: round(stage.gflops(l, gate=d.exit == "gate"), 4) for l in range(1, cfg.max_loops + 1)},
+        "stage_mflops": {k: round(v / 1e6, 3) for k, v in asdict(stage).items()},
+        "config": {"preset": cfg.preset, "input_res": res, "max_loops": cfg.max_loops,
+                   "loop_point": cfg.loop_point, "feedback": cfg.feedback},
+        "defaults": asdict(d), "weights": weights, "backend": config.backend, "threads": threads,
+        "frames": timed, "warmup": config.warmup, "torch": torch.__version__,
+        "cpu": f"{os.cpu_count()} logical CPUs",
+    }
+    if trackers:
+        report["ratios"] = {
+            "dirnet_vs_lite": round(report["dirnet_ms"] / report["mediapipe_lite_ms"], 3),
+            "dirnet_vs_lite_target": TARGET_DIRNET_VS_LITE,
+            "pipeline_vs_full": round(report["pipeline_ms"] / report["mediapipe_full_ms"], 3),
+            "pipeline_vs_full_target": TARGET_PIPELINE_VS_FULL,
+        }
+    return report
+
+
+def format_table(report: dict) -> str:
+    """The report as an aligned plain-text table."""
+    lat = report["latency_ms"]
+    c = report["config"]
+    lines = [f"DIR-Net {c['preset']} @ {c['input_res']} px, weights: {report['weights']}",
+             f"backend {report['backend']}, {report['threads']} thread(s), {report['frames']} frames "
+             f"(+{report['warmup']} warm-up), params {report['params']:,}",
+             "", f"{'DIR-Net per crop':18} {'fast med':>9} {'p90':>7} {'eager med':>10} {'p90':>7} "
+             f"{'GFLOPs':>7} {'loops':>6}"]
+    for key in [k[5:] for k in lat if k.startswith("fast ")]:
+        fast, eager = lat[f"fast {key}"], lat[f"eager {key}"]
+        if key.startswith("loops="):
+            loops = int(key.split("=")[1])
+            gflops, used = f"{report['gflops'][loops]:.3f}", str(loops)
+        else:
+            gflops, used = "", f"{report['mean_loops'][key]:.2f}"
+        lines.append(f"{key:18} {fast['median']:>9.2f} {fast['p90']:>7.2f} {eager['median']:>10.2f} "
+                     f"{eager['p90']:>7.2f} {gflops:>7} {used:>6}")
+    lines += ["", f"{'per frame':18} {'median':>9} {'p90':>7}"]
+    for key, label in (("mediapipe_lite", "MediaPipe lite"), ("mediapipe_full", "MediaPipe full"),
+                       ("pipeline_1", "pipeline 1 hand"), ("pipeline_2", "pipeline 2 hands*")):
+        if key in lat:
+            lines.append(f"{label:18} {lat[key]['median']:>9.2f} {lat[key]['p90']:>7.2f}")
+    lines.append("* the second hand is the first hand's crop mirrored (run as a left hand)")
+    if "ratios" in report:
+        r = report["ratios"]
+        ok = lambda v, t: "meets" if v <= t else "MISSES"  # noqa: E731
+        lines += ["",
+                  f"DIR-Net (exit={report['defaults']['exit']}) / MediaPipe lite = "
+                  f"{r['dirnet_vs_lite']:.2f} (target <= {r['dirnet_vs_lite_target']}: "
+                  f"{ok(r['dirnet_vs_lite'], r['dirnet_vs_lite_target'])})",
+                  f"pipeline 1 hand / MediaPipe full = {r['pipeline_vs_full']:.2f} "
+                  f"(target <= {r['pipeline_vs_full_target']}: "
+                  f"{ok(r['pipeline_vs_full'], r['pipeline_vs_full_target'])})",
+                  f"MediaPipe found the hand: {report['mediapipe_hand_found']}"]
+    return "\n".join(lines)
+
+
+def _parse(argv: list[str] | None) -> BenchConfig:
+    parser = argparse.ArgumentParser(prog="python -m dirnet.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
+    parser.add_argument("--weights", type=Path, help="checkpoint stem (default: shipped, else untrained)")
+    parser.add_argument("--frames", type=int, help="timed frames (default: all after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=BenchConfig.warmup, help="untimed first frames")
+    parser.add_argument("--threads", type=int, default=BenchConfig.threads,
+                        help="torch and ONNX Runtime intra-op threads")
+    parser.add_argument("--backend", choices=BACKENDS, default=BenchConfig.backend)
+    parser.add_argument("--preset", choices=("fpha", "stb"), help="untrained model of this preset")
+    parser.add_argument("--res", dest="input_res", type=int, help="untrained model at this input size")
+    parser.add_argument("--no-mediapipe", dest="mediapipe", action="store_false",
+                        help="skip the MediaPipe comparison")
+    parser.add_argument("--video", type=Path, default=BenchConfig.video)
+    parser.add_argument("--landmarks", type=Path, default=BenchConfig.landmarks)
+    args = parser.parse_args(argv)
+    if args.frames is not None and args.frames < 1:
+        parser.error(f"--frames must be >= 1, got {args.frames}")
+    if args.warmup < 0 or args.threads < 1:
+        parser.error("--warmup must be >= 0 and --threads >= 1")
+    return BenchConfig(**vars(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = _parse(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        report = run_bench(config)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        print(f"dirnet.bench: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report) if config.json else format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""FastDIRNet (folded BatchNorms, ONNX Runtime / torch backends) against the eager DIRNet."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dirnet.config import DIRNetConfig
+from dirnet.estimator import Estimator
+from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
+from dirnet.hand import create_hand_model
+from dirnet.models.dirnet import DIRNet
+from dirnet.runtime import BACKENDS, FastDIRNet, accelerate, fold_conv_bn, images_to_tensor
+from dirnet.runtime.stages import HEAD_OUTPUTS
+
+RES = 128
+BATCH = 6
+
+
+def randomize(model: DIRNet, seed: int = 0) -> DIRNet:
+    """Distinct BatchNorm statistics per loop and spread-out uncertainty/gate outputs.
+
+    An untrained model's BatchNorms are identities and all its samples exit alike, which would
+    let a wrong fold (e.g. loop 0's statistics for every loop) or a wrong exit pass unnoticed.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3, generator=g)
+                m.running_var.uniform_(0.5, 2.0, generator=g)
+                m.weight.uniform_(0.6, 1.4, generator=g)
+                m.bias.uniform_(-0.2, 0.2, generator=g)
+        model.var_head.var2.weight.normal_(0.0, 0.05, generator=g)
+        model.gate.mlp[2].weight.normal_(0.0, 0.5, generator=g)
+        model.pose_head.fc2.weight.normal_(0.0, 0.02, generator=g)
+    return model.eval()
+
+
+def _midpoint_of_widest_gap(values: torch.Tensor) -> float:
+    """A threshold between two well-separated values, so float rounding cannot flip a decision."""
+    ordered = values.sort().values
+    i = int((ordered[1:] - ordered[:-1]).argmax())
+    return float(ordered[i] + ordered[i + 1]) / 2
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    # Different contrast per sample spreads their features, hence their variances and gate logits.
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(BATCH, 3, RES, RES, generator=g) * torch.linspace(0.2, 1.0, BATCH).view(-1, 1, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def model(images) -> DIRNet:
+    hand = create_hand_model("open")
+    cfg = DIRNetConfig.from_preset("fpha", input_res=RES, num_shape=hand.num_shape)
+    model = randomize(DIRNet(cfg, hand))
+    with torch.no_grad():
+        logits = model.forward_head(model.forward_refine(model.forward_features(images), 0)).gate_logits
+        # Centre the EXIT-minus-CONTINUE logit so part of the batch exits after loop 0.
+        model.gate.mlp[2].bias[0] -= _midpoint_of_widest_gap(logits[:, 0] - logits[:, 1])
+    return model
+
+
+@pytest.fixture(scope="module")
+def fast(model) -> dict[str, FastDIRNet]:
+    return {backend: FastDIRNet(model, backend=backend) for backend in BACKENDS}
+
+
+def assert_rel_close(got: torch.Tensor, want: torch.Tensor, rtol: float = 1e-4) -> None:
+    """|got - want| <= rtol * max(1, max |want|): relative for mm/px outputs, absolute below 1."""
+    assert got.shape == want.shape
+    scale = max(1.0, float(want.abs().max()))
+    err = float((got - want).abs().max())
+    assert err <= rtol * scale, f"max error {err:.3g} > {rtol} x {scale:.3g}"
+
+
+def test_fold_conv_bn_matches_conv_then_batchnorm():
+    g = torch.Generator().manual_seed(2)
+    conv = torch.nn.Conv2d(8, 16, 3, 2, 1, bias=False)
+    bn = torch.nn.BatchNorm2d(16).eval()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1, generator=g)
+        bn.running_var.uniform_(0.1, 3, generator=g)
+        bn.weight.uniform_(-2, 2, generator=g)
+        bn.bias.uniform_(-1, 1, generator=g)
+        x = torch.randn(2, 8, 20, 20, generator=g)
+        assert_rel_close(fold_conv_bn(conv, bn)(x), bn(conv(x)), 1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@torch.no_grad()
+def test_every_stage_and_loop_matches_eager(model, fast, images, backend):
+    engine = fast[backend]
+    features = model.forward_features(images)
+    assert_rel_close(engine.forward_features(images), features)
+    attention = None
+    for loop in range(model.cfg.max_loops):
+        refined = model.forward_refine(features, loop, attention)
+        assert_rel_close(engine.forward_refine(features, loop, attention), refined)
+        want, got = model.forward_head(refined), engine.forward_head(refined)
+        for name in HEAD_OUTPUTS:
+            assert_rel_close(getattr(got, name), getattr(want, name))
+        attention = model.attention(refined)
+        assert_rel_close(engine.attention(refined), attention)
+
+
+def _thresholds(model: DIRNet, images: torch.Tensor) -> dict[str, ExitPolicy]:
+    """Policies under which the eager model's samples exit at different loops."""
+    with torch.no_grad():
+        var0 = mean_variance(model.forward_head(model.forward_refine(model.forward_features(images), 0)))
+    tau_var = _midpoint_of_widest_gap(var0)
+    return {"none": ExitPolicy("none", max_loops=3),
+            "variance": ExitPolicy("variance", tau_var=tau_var),
+            "gate": ExitPolicy("gate", tau_gate=1.0)}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", ["none", "variance", "gate"])
+def test_exits_match_eager(model, fast, images, backend, mode):
+    policy = _thresholds(model, images)[mode]
+    want = run_with_exits(model, images, policy)
+    got = run_with_exits(fast[backend], images, policy)
+    assert torch.equal(got.loops, want.loops)
+    if mode != "none":
+        assert len(set(want.loops.tolist())) > 1, "the policy should split the batch"
+    for name in HEAD_OUTPUTS:
+        assert_rel_close(getattr(got.final, name), getattr(want.final, name))
+    for name in ("joints2d", "joints3d", "alpha2d", "alpha3d", "exit_prob"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert torch.equal(a.isnan(), b.isnan())
+        assert_rel_close(a.nan_to_num(), b.nan_to_num())
+
+
+def test_run_accepts_uint8_crops(model, fast):
+    crops = np.random.default_rng(3).integers(0, 256, (2, RES, RES, 3), dtype=np.uint8)
+    tensor = images_to_tensor(crops)
+    assert_rel_close(tensor, torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0, 1e-6)
+    policy = ExitPolicy("none", max_loops=2)
+    want = run_with_exits(model, tensor, policy)
+    got = fast["onnxruntime"].run(crops, policy)
+    assert_rel_close(got.final.joints3d, want.final.joints3d)
+    with pytest.raises(ValueError, match="uint8"):
+        fast["onnxruntime"].run(crops.astype(np.float32), policy)
+    with pytest.raises(ValueError, match="128x128"):
+        fast["onnxruntime"].run(crops[:, :64, :64], policy)
+
+
+def test_accelerated_estimator_matches_eager(model):
+    crops = [np.random.default_rng(4).integers(0, 256, (90, 70, 3), dtype=np.uint8)] * 2
+    eager = Estimator(model, is_trained=False).estimate(crops, ["right", "left"], exit="none")
+    estimator = accelerate(Estimator(model, is_trained=False))
+    assert isinstance(estimator.model, FastDIRNet)
+    fast = estimator.estimate(crops, ["right", "left"], exit="none")
+    for a, b in zip(fast, eager):
+        assert a.loops == b.loops and a.gflops == b.gflops
+        for name in ("joints2d", "joints3d", "vertices", "var2d", "var3d"):
+            assert_rel_close(torch.from_numpy(getattr(a, name)), torch.from_numpy(getattr(b, name)))
+
+
+def test_bad_arguments(model):
+    with pytest.raises(ValueError, match="backend"):
+        FastDIRNet(model, backend="tensorrt")
+    with pytest.raises(ValueError, match="threads"):
+        FastDIRNet(model, threads=0)
