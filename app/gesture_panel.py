@@ -149,8 +149,12 @@ class GesturePanel(QGroupBox):
     def set_hands(self, hands) -> None:
         """Show the most confident recognised gesture among these HandResults."""
         best = max((h.gesture for h in hands if h.gesture), key=lambda g: g.confidence, default=None)
-        self.current.setText(best.name.replace("_", " ") if best else "–")
-        self.confidence.setValue(round(100 * best.confidence) if best else 0)
+        text = best.name.replace("_", " ") if best else "–"
+        if text != self.current.text():  # a relayout of the side panel costs ~10 ms: only on change
+            self.current.setText(text)
+        value = round(100 * best.confidence) if best else 0
+        if value != self.confidence.value():
+            self.confidence.setValue(value)
 
     def log_events(self, hands) -> None:
         """Log gesture changes (call for every processed frame, not the throttled display).

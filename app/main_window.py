@@ -31,6 +31,7 @@ from .worker import InferenceWorker, Processed
 __all__ = ["MainWindow", "gl_available"]
 
 _BANNER_S = 10.0  # an error stays on the video this long unless it repeats
+_STATS_PERIOD_S = 0.2  # plots redraw 5x a second: repainting their axes costs ~5 ms each time
 
 
 def gl_available() -> bool:
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self.settings = settings_from_config(config)
         self.frames_shown = 0
         self.results = 0
+        self._stats_drawn = 0.0
         self._last_error = ""
         self._error_until = 0.0
         try:
@@ -210,7 +212,10 @@ class MainWindow(QMainWindow):
             self.mesh.set_hands(hands, [h.box.cx for h in hands])
         self.heatmaps.set_hand(hands[0] if hands else None)
         self.gestures.set_hands(hands)
-        self.stats.redraw()
+        now = time.monotonic()
+        if now - self._stats_drawn >= _STATS_PERIOD_S:
+            self.stats.redraw()
+            self._stats_drawn = now
         self.frames_shown += 1
 
     def _error(self, message: str) -> None:
@@ -239,6 +244,7 @@ class MainWindow(QMainWindow):
         """--max-frames reached: save the --screenshot if asked, then close."""
         if self.config.screenshot is not None:
             self._proxy.flush()
+            self.stats.redraw()
             QGuiApplication.processEvents()
             path = Path(self.config.screenshot)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import torch
 
 from .models.dirnet import DIRNet, LoopOutput
 
-__all__ = ["EXIT_MODES", "ExitPolicy", "ExitResult", "exit_probability", "run_with_exits"]
+__all__ = ["EXIT_MODES", "ExitPolicy", "ExitResult", "exit_probability", "mean_variance", "run_with_exits"]
 
 EXIT_MODES = ("none", "variance", "gate")
 

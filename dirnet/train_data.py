@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 
 import torch
 
@@ -26,9 +27,11 @@ _VAL_BATCHES = 8
 
 
 def split_samples(samples, val_fraction: float):
-    """(train, val) by a hash of each image's file name, so the split never changes between runs."""
+    """(train, val) by a hash of each image's path relative to the working directory, so the split
+    never changes between runs (started from the repo root) however the dataset path is spelled."""
     def is_val(sample) -> bool:
-        digest = hashlib.sha1(str(sample.image_path).encode()).digest()
+        key = os.path.relpath(os.path.abspath(sample.image_path))
+        digest = hashlib.sha1(key.encode()).digest()
         return int.from_bytes(digest[:4], "little") / 2**32 < val_fraction
     train = [s for s in samples if not is_val(s)]
     val = [s for s in samples if is_val(s)]

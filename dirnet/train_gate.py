@@ -25,6 +25,10 @@ held-out split scores it at tau_gate = 1 with the deterministic median exit of `
 loops with <= 2% higher mean 2D error, MPJPE and PA-MPJPE; the lambda with the largest relative
 margin on both targets wins (the least bad one when none meets them). tau_var is then chosen on
 the same held-out split so the variance exit runs about as many loops as the gate.
+
+Without --held-out, a random share (--val-fraction) of the --data samples is held out. Neighbouring
+video frames are near-duplicates, so prefer the training split's own folders, e.g.
+`--data teacher:DIR:train --held-out teacher:DIR:val` (the split dirnet.train uses).
 """
 from __future__ import annotations
 
@@ -49,8 +53,6 @@ from .weights import load_checkpoint, save_checkpoint
 
 __all__ = ["GateCache", "GateTrainConfig", "LAMBDA_SWEEP", "rewards", "sample_episodes",
            "train_gate", "gate_logits", "outcome", "choose_tau_var", "main"]
-
-log = logging.getLogger(__name__)
 
 LAMBDA_SWEEP = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # GFLOPs per unit of (px + mm) error
 TARGET_SAVING = 0.30  # fraction of GFLOPs saved against max loops

@@ -96,7 +96,7 @@ def test_cli_trains_the_gate_only(tmp_path, capsys):
 
 def test_cli_reports_bad_data(tmp_path, capsys):
     weights = write_checkpoint(tmp_path / "w")
-    assert main(["--weights", str(weights), "--data", f"teacher:{tmp_path / 'none'}",
+    assert main(["--weights", str(weights), "--data", f"teacher:{tmp_path / 'none'}", "--eager",
                  "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "not found" in err and "Traceback" not in err

@@ -40,18 +40,20 @@ class HeatmapPanel(pg.GraphicsLayoutWidget):
             self._boxes.append(box)
             self._images.append(image)
 
+    def _labels(self) -> list[pg.LabelItem]:
+        return [item for item in self.ci.items if isinstance(item, pg.LabelItem)]
+
     def titles(self) -> list[str]:
         """The caption under each loop's image (for tests and tooltips)."""
-        labels = [item for item in self.ci.items if isinstance(item, pg.LabelItem)]
-        return [label.text for label in labels]
+        return [label.text for label in self._labels()]
 
     def set_hand(self, hand) -> None:
         """Show the heatmaps of one HandResult (its pose.trace and crop); None blanks the row."""
-        labels = [item for item in self.ci.items if isinstance(item, pg.LabelItem)]
+        labels = self._labels()
         if hand is None:
             for image, label, l in zip(self._images, labels, range(len(self._images))):
                 image.setImage(self._blank, autoLevels=False)
-                label.setText(f"loop {l + 1}")
+                _set_text(label, f"loop {l + 1}")
             return
         trace = hand.pose.trace
         maps = loop_heatmaps(hand.pose, hand.crop.shape[0], _RES)
@@ -60,8 +62,14 @@ class HeatmapPanel(pg.GraphicsLayoutWidget):
             if l < len(trace):
                 image.setImage(images[l], autoLevels=False)
                 sigma = float(np.sqrt(np.maximum(trace[l].var2d, 0.0)).mean())
-                label.setText(f"loop {l + 1}<br>σ {sigma:.1f} px · exit {trace[l].exit_prob:.2f}",
-                              color="#e8eaed")
+                _set_text(label, f"loop {l + 1}<br>σ {sigma:.1f} px · exit {trace[l].exit_prob:.2f}",
+                          "#e8eaed")
             else:
                 image.setImage(self._blank, autoLevels=False)
-                label.setText(f"loop {l + 1}<br>skipped", color="#5f6870")
+                _set_text(label, f"loop {l + 1}<br>skipped", "#5f6870")
+
+
+def _set_text(label: pg.LabelItem, text: str, color: str = "#9aa4ad") -> None:
+    """Change a caption only when it differs: every setText re-lays out the whole row."""
+    if label.text != text:
+        label.setText(text, color=color)
