@@ -52,16 +52,21 @@ class HandTracker:
         min_size: px; a box smaller than this is lost.
         max_step: per frame the box side changes by at most this factor, so one bad estimate
             cannot blow the crop up or collapse it.
+        max_shift: per frame the box centre moves by at most this fraction of the box side. A
+            biased estimate (say, joints predicted a little high) would otherwise walk the crop
+            off the hand within a few frames; limited, the periodic re-detection catches it.
         margin: box side / joints' extent (dirnet.crop's convention).
     """
 
     def __init__(self, max_hands: int = 2, redetect_every: int = 10, lost_sigma: float = 0.12,
-                 min_size: float = 24.0, max_step: float = 1.25, margin: float = DEFAULT_MARGIN) -> None:
+                 min_size: float = 24.0, max_step: float = 1.25, max_shift: float = 0.2,
+                 margin: float = DEFAULT_MARGIN) -> None:
         self.max_hands = max_hands
         self.redetect_every = redetect_every
         self.lost_sigma = lost_sigma
         self.min_size = min_size
         self.max_step = max_step
+        self.max_shift = max_shift
         self.margin = margin
         self.tracks: list[Track] = []
         self._next_id = 0
@@ -124,9 +129,12 @@ class HandTracker:
         lost = (new is None or not np.isfinite(sigma) or sigma > self.lost_sigma * track.box.size
                 or not (0.0 <= new.cx < width and 0.0 <= new.cy < height))
         if not lost:
-            size = float(np.clip(new.size, track.box.size / self.max_step, track.box.size * self.max_step))
+            old = track.box
+            size = float(np.clip(new.size, old.size / self.max_step, old.size * self.max_step))
+            shift = np.array([new.cx - old.cx, new.cy - old.cy])
+            shift *= min(1.0, self.max_shift * old.size / (float(np.hypot(*shift)) + 1e-9))
             lost = size < self.min_size
-            track.box = Box(new.cx, new.cy, size)
+            track.box = Box(old.cx + float(shift[0]), old.cy + float(shift[1]), size)
         if lost:
             self.tracks.remove(track)
             return False

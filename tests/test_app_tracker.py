@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.detector import Detection
 from app.tracker import HandTracker
@@ -37,7 +38,7 @@ def test_detects_when_empty_and_periodically_after():
 
 
 def test_track_follows_the_joints_and_keeps_its_id():
-    tr = HandTracker()
+    tr = HandTracker(max_shift=1.0)
     tr.add_detections([_det(200, 200)])
     track = tr.tracks[0]
     pts = _hand_points(230, 190)
@@ -45,6 +46,16 @@ def test_track_follows_the_joints_and_keeps_its_id():
     expected = box_from_points(pts)
     assert (track.box.cx, track.box.cy) == (expected.cx, expected.cy)
     assert tr.tracks[0].id == track.id and track.age == 1
+
+
+def test_box_centre_moves_at_most_a_fifth_of_its_side_per_frame():
+    tr = HandTracker(max_shift=0.2)
+    tr.add_detections([_det(300, 240)])
+    track = tr.tracks[0]
+    start, size = (track.box.cx, track.box.cy), track.box.size
+    tr.update(track, _hand_points(300, 40), np.ones((21, 2)), FRAME)  # joints far above
+    assert np.hypot(track.box.cx - start[0], track.box.cy - start[1]) == pytest.approx(0.2 * size)
+    assert track.box.cy < start[1]
 
 
 def test_box_size_changes_are_limited_per_frame():
