@@ -90,6 +90,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda"
     threads: int = 0  # torch CPU threads; 0 = torch's default. 1 avoids OpenMP spin contention on busy CPUs
     compile: bool = False
+    init: str = ""  # checkpoint whose weights start the run (e.g. a shorter run's stage0)
 
     def __post_init__(self) -> None:
         if self.protocol not in ("progressive", "end_to_end"):

@@ -187,24 +187,11 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _read_synth_dir(root: Path) -> list:
-    """HandSamples of a `python -m dirnet.data.synth --out DIR` folder (images/, labels.npz)."""
-    from .data.readers import HandSample
-
-    path = root / "labels.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found (not a dirnet.data.synth folder?)")
-    with np.load(path) as labels:
-        rows = zip(labels["joints2d"], labels["joints3d"], labels["visibility"], labels["K"], labels["is_left"])
-        return [HandSample(root / "images" / f"{i:06d}.jpg", j2d, j3d, "left" if left else "right", vis, k)
-                for i, (j2d, j3d, vis, k, left) in enumerate(rows)]
-
-
 def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
     from .data.readers import project, read_samples
     from .train_data import split_samples
 
-    samples = _read_synth_dir(spec.path) if spec.kind == "synth" else read_samples(spec.kind, spec.path)
+    samples = read_samples("synth_dir" if spec.kind == "synth" else spec.kind, spec.path)
     if spec.split:
         train, val = split_samples(samples, spec.val_fraction)
         samples = train if spec.split == "train" else val

@@ -222,6 +222,10 @@ def train(cfg: TrainConfig) -> Path:
     data = TrainData(cfg, rank=rank, world_size=world, device=device)
     weights = LossWeights()
     start_step = 0
+    if cfg.init and not (out / "last.safetensors").is_file():
+        from .weights import load_checkpoint
+        model.load_state_dict(load_checkpoint(cfg.init, hand=hand, map_location=str(device))[0].state_dict())
+        log.warning("initialised from %s", cfg.init)
     if (out / "last.safetensors").is_file():
         from .weights import load_checkpoint
         resumed, meta = load_checkpoint(out / "last", hand=hand, map_location=str(device))

@@ -14,10 +14,11 @@ from dirnet.data.readers.panoptic import read_panoptic
 from dirnet.data.readers.rhd import read_rhd
 from dirnet.data.readers.sample import HANDEDNESS, HandSample, project
 from dirnet.data.readers.stb import read_stb
+from dirnet.data.readers.synth_dir import read_synth_dir
 from dirnet.data.readers.teacher_index import read_teacher_index
 
 __all__ = ["HandSample", "HANDEDNESS", "project", "READERS", "read_samples", "read_freihand",
-           "read_stb", "read_rhd", "read_fpha", "read_panoptic", "read_teacher_index"]
+           "read_stb", "read_rhd", "read_fpha", "read_panoptic", "read_teacher_index", "read_synth_dir"]
 
 # Name -> reader; each takes the dataset's root folder first, then its own keyword options.
 READERS: dict[str, Callable[..., Iterable[HandSample]]] = {
@@ -27,6 +28,7 @@ READERS: dict[str, Callable[..., Iterable[HandSample]]] = {
     "fpha": read_fpha,
     "panoptic": read_panoptic,
     "teacher": read_teacher_index,
+    "synth_dir": read_synth_dir,
 }
 
 
