@@ -58,8 +58,8 @@ class BenchConfig:
     video: Path = _CLIP / "asl_hand.25fps.mp4"
     landmarks: Path = _CLIP / "asl_hand.full.json"
     weights: Path | None = None  # None: shipped weights, else an untrained model (timing only)
-    preset: str | None = None  # untrained model of this preset (only without trained weights)
-    input_res: int | None = None  # untrained model at this resolution (only without trained weights)
+    preset: str | None = None  # time an untrained model of this preset (not with --weights)
+    input_res: int | None = None  # time an untrained model at this input size (not with --weights)
     frames: int | None = None  # timed frames (default: all after the warm-up)
     warmup: int = 10
     threads: int = 1  # torch and ONNX Runtime intra-op threads
@@ -68,22 +68,17 @@ class BenchConfig:
     json: bool = False
 
 
-def _stats(samples: list[tuple[float, float]]) -> dict[str, float]:
-    wall, cpu = (np.asarray(a) * 1e3 for a in zip(*samples))
-    return {"median": round(float(np.median(wall)), 3), "p90": round(float(np.percentile(wall, 90)), 3),
-            "cpu_median": round(float(np.median(cpu)), 3)}
+def _stats(samples: list[float]) -> dict[str, float]:
+    a = np.asarray(samples) * 1e3
+    return {"median": round(float(np.median(a)), 3), "p90": round(float(np.percentile(a, 90)), 3)}
 
 
-def _timed(fn: Callable[[], object], times: list[tuple[float, float]], record: bool):
-    """fn()'s result; (wall, process CPU) seconds are appended to `times` when `record`.
-
-    Process CPU time counts every thread of this process (MediaPipe's graph threads included) and
-    not the time other processes hold the cores, so it is the steadier measure on a busy machine.
-    """
-    wall, cpu = time.perf_counter(), time.process_time()
+def _timed(fn: Callable[[], object], times: list[float], record: bool):
+    """fn()'s result; its wall-clock seconds are appended to `times` when `record`."""
+    start = time.perf_counter()
     result = fn()
     if record:
-        times.append((time.perf_counter() - wall, time.process_time() - cpu))
+        times.append(time.perf_counter() - start)
     return result
 
 
@@ -111,29 +106,29 @@ def _load_clip(config: BenchConfig) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 def _load_estimator(config: BenchConfig):
+    """The Estimator to time and a description of its weights."""
     from .config import DIRNetConfig
     from .estimator import DEFAULT_WEIGHTS, Estimator
     from .hand import create_hand_model
     from .models.dirnet import DIRNet
     from .weights import checkpoint_paths
 
+    if config.preset or config.input_res:
+        if config.weights:
+            raise ValueError("--preset/--res time an untrained model; they cannot be combined with --weights")
+        base = DIRNetConfig()
+        cfg = DIRNetConfig.from_preset(config.preset or base.preset,
+                                       input_res=config.input_res or base.input_res)
+        hand = create_hand_model(cfg.hand_model)
+        cfg = DIRNetConfig.from_dict({**cfg.to_dict(), "num_shape": hand.num_shape})
+        return (Estimator(DIRNet(cfg, hand), is_trained=False),
+                "untrained (--preset/--res; exits follow untrained gate/variance heads)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "untrained" is reported in the output
         estimator = Estimator.from_pretrained(config.weights)
-    if config.preset or config.input_res:
-        if estimator.is_trained:
-            raise ValueError("--preset/--res only apply to an untrained model; drop them or --weights")
-        cfg = estimator.model.cfg
-        cfg = DIRNetConfig.from_preset(config.preset or cfg.preset, input_res=config.input_res or cfg.input_res,
-                                       num_shape=cfg.num_shape, hand_model=cfg.hand_model)
-        estimator = Estimator(DIRNet(cfg, create_hand_model(cfg.hand_model)), is_trained=False)
-    if config.weights:
-        source = str(checkpoint_paths(config.weights)[0])
-    elif estimator.is_trained:
-        source = str(checkpoint_paths(DEFAULT_WEIGHTS)[0])
-    else:
-        source = "untrained (no weights; exits follow untrained gate/variance heads)"
-    return estimator, source
+    if not estimator.is_trained:
+        return estimator, "untrained (no weights; exits follow untrained gate/variance heads)"
+    return estimator, str(checkpoint_paths(config.weights or DEFAULT_WEIGHTS)[0])
 
 
 def _mediapipe(complexity: int):
@@ -176,7 +171,7 @@ def run_bench(config: BenchConfig) -> dict:
     fixed = {f"loops={l}": estimator.policy("none", max_loops=l) for l in range(1, cfg.max_loops + 1)}
     modes = {f"exit={m}": estimator.policy(m) for m in EXIT_MODES}
     policies = {**fixed, **modes}
-    times: dict[str, list[tuple[float, float]]] = {k: [] for k in
+    times: dict[str, list[float]] = {k: [] for k in
                                      [f"fast {p}" for p in policies] + [f"eager {p}" for p in policies]
                                      + ["mediapipe_lite", "mediapipe_full", "pipeline_1", "pipeline_2"]}
     loops_used: dict[str, list[int]] = {k: [] for k in modes}
@@ -227,12 +222,9 @@ def run_bench(config: BenchConfig) -> dict:
         "cpu": f"{os.cpu_count()} logical CPUs",
     }
     if trackers:
-        cpu = lambda key: stats[key]["cpu_median"]  # noqa: E731
         report["ratios"] = {
             "dirnet_vs_lite": round(report["dirnet_ms"] / report["mediapipe_lite_ms"], 3),
             "pipeline_vs_full": round(report["pipeline_ms"] / report["mediapipe_full_ms"], 3),
-            "dirnet_vs_lite_cpu": round(cpu(f"fast exit={d.exit}") / cpu("mediapipe_lite"), 3),
-            "pipeline_vs_full_cpu": round(cpu("pipeline_1") / cpu("mediapipe_full"), 3),
             "targets": {"dirnet_vs_lite": TARGET_DIRNET_VS_LITE,
                         "pipeline_vs_full": TARGET_PIPELINE_VS_FULL},
         }
@@ -240,14 +232,14 @@ def run_bench(config: BenchConfig) -> dict:
 
 
 def format_table(report: dict) -> str:
-    """The report as an aligned plain-text table (ms: wall-clock median / p90, process CPU median)."""
+    """The report as an aligned plain-text table (wall-clock ms: median and 90th percentile)."""
     lat = report["latency_ms"]
     c = report["config"]
     lines = [f"DIR-Net {c['preset']} @ {c['input_res']} px, weights: {report['weights']}",
              f"backend {report['backend']}, {report['threads']} thread(s), {report['frames']} frames "
              f"(+{report['warmup']} warm-up), params {report['params']:,}",
-             "", f"{'DIR-Net per crop':17} {'fast med':>8} {'p90':>6} {'cpu':>6} {'eager med':>9} "
-             f"{'p90':>6} {'cpu':>6} {'GFLOPs':>6} {'loops':>5}"]
+             "", f"{'DIR-Net per crop':17} {'fast med':>8} {'p90':>6} {'eager med':>9} {'p90':>6} "
+             f"{'GFLOPs':>6} {'loops':>5}"]
     for key in [k[5:] for k in lat if k.startswith("fast ")]:
         fast, eager = lat[f"fast {key}"], lat[f"eager {key}"]
         if key.startswith("loops="):
@@ -255,26 +247,22 @@ def format_table(report: dict) -> str:
             gflops, used = f"{report['gflops'][loops]:.3f}", str(loops)
         else:
             gflops, used = "", f"{report['mean_loops'][key]:.2f}"
-        lines.append(f"{key:17} {fast['median']:>8.2f} {fast['p90']:>6.2f} {fast['cpu_median']:>6.2f} "
-                     f"{eager['median']:>9.2f} {eager['p90']:>6.2f} {eager['cpu_median']:>6.2f} "
-                     f"{gflops:>6} {used:>5}")
-    lines += ["", f"{'per frame':17} {'median':>8} {'p90':>6} {'cpu':>6}"]
+        lines.append(f"{key:17} {fast['median']:>8.2f} {fast['p90']:>6.2f} {eager['median']:>9.2f} "
+                     f"{eager['p90']:>6.2f} {gflops:>6} {used:>5}")
+    lines += ["", f"{'per frame':17} {'median':>8} {'p90':>6}"]
     for key, label in (("mediapipe_lite", "MediaPipe lite"), ("mediapipe_full", "MediaPipe full"),
                        ("pipeline_1", "pipeline 1 hand"), ("pipeline_2", "pipeline 2 hands*")):
         if key in lat:
-            lines.append(f"{label:17} {lat[key]['median']:>8.2f} {lat[key]['p90']:>6.2f} "
-                         f"{lat[key]['cpu_median']:>6.2f}")
+            lines.append(f"{label:17} {lat[key]['median']:>8.2f} {lat[key]['p90']:>6.2f}")
     lines.append("* the second hand is the first hand's crop mirrored (run as a left hand)")
     if "ratios" in report:
         r = report["ratios"]
         verdict = lambda v, t: "meets" if v <= t else "MISSES"  # noqa: E731
-        lines += ["", f"ratios (wall medians; process CPU in brackets), exit={report['defaults']['exit']}:",
-                  f"DIR-Net per crop / MediaPipe lite = {r['dirnet_vs_lite']:.2f} "
-                  f"[{r['dirnet_vs_lite_cpu']:.2f}]  target <= {TARGET_DIRNET_VS_LITE}: "
-                  f"{verdict(r['dirnet_vs_lite'], TARGET_DIRNET_VS_LITE)}",
-                  f"pipeline 1 hand / MediaPipe full = {r['pipeline_vs_full']:.2f} "
-                  f"[{r['pipeline_vs_full_cpu']:.2f}]  target <= {TARGET_PIPELINE_VS_FULL}: "
-                  f"{verdict(r['pipeline_vs_full'], TARGET_PIPELINE_VS_FULL)}",
+        lines += ["", f"ratios of medians (exit={report['defaults']['exit']}):",
+                  f"DIR-Net per crop / MediaPipe lite = {r['dirnet_vs_lite']:.2f}  "
+                  f"target <= {TARGET_DIRNET_VS_LITE}: {verdict(r['dirnet_vs_lite'], TARGET_DIRNET_VS_LITE)}",
+                  f"pipeline 1 hand / MediaPipe full = {r['pipeline_vs_full']:.2f}  "
+                  f"target <= {TARGET_PIPELINE_VS_FULL}: {verdict(r['pipeline_vs_full'], TARGET_PIPELINE_VS_FULL)}",
                   f"MediaPipe found the hand in: {report['mediapipe_hand_found']}"]
     return "\n".join(lines)
 
@@ -288,8 +276,10 @@ def _parse(argv: list[str] | None) -> BenchConfig:
     parser.add_argument("--threads", type=int, default=BenchConfig.threads,
                         help="torch and ONNX Runtime intra-op threads")
     parser.add_argument("--backend", choices=BACKENDS, default=BenchConfig.backend)
-    parser.add_argument("--preset", choices=("fpha", "stb"), help="untrained model of this preset")
-    parser.add_argument("--res", dest="input_res", type=int, help="untrained model at this input size")
+    parser.add_argument("--preset", choices=("fpha", "stb"),
+                        help="time an untrained model of this preset (to choose one before training)")
+    parser.add_argument("--res", dest="input_res", type=int,
+                        help="time an untrained model at this input size (a multiple of 32)")
     parser.add_argument("--no-mediapipe", dest="mediapipe", action="store_false",
                         help="skip the MediaPipe comparison")
     parser.add_argument("--video", type=Path, default=BenchConfig.video)

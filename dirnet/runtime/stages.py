@@ -67,18 +67,23 @@ class FoldedBlock(nn.Module):
 
 
 class FeatureStage(nn.Module):
-    """FE: (B, 3, R, R) float RGB in [0, 1] -> (B, C_fe, R/s, R/s) features, like forward_features."""
+    """FE: (B, 3, R, R) float RGB in [0, 1] -> (B, C_fe, R/s, R/s) features, like forward_features.
+
+    The input normalisation (x - mean) / std is folded too: 1/std scales the stem's input channels
+    (exact, since zero padding commutes with a per-channel scale), so only `x - mean` remains.
+    """
 
     def __init__(self, model: DIRNet):
         super().__init__()
         self.register_buffer("mean", model.mean.detach().clone())
-        self.register_buffer("std", model.std.detach().clone())
         self.stem = fold_conv_bn(model.stem.conv, model.stem.bn)
+        with torch.no_grad():
+            self.stem.weight.div_(model.std.view(1, -1, 1, 1))
         self.pool = nn.MaxPool2d(3, 2, 1)
         self.blocks = nn.Sequential(*(FoldedBlock(b) for b in model.fe_stages))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.stem((images - self.mean) / self.std))
+        x = torch.relu(self.stem(images - self.mean))
         return self.blocks(self.pool(x))
 
 
