@@ -43,8 +43,6 @@ from .runtime import BACKENDS, FastDIRNet, accelerate, configure_threads, images
 __all__ = ["BenchConfig", "run_bench", "format_table", "main", "TARGET_DIRNET_VS_LITE",
            "TARGET_PIPELINE_VS_FULL"]
 
-log = logging.getLogger(__name__)
-
 _SHARED = Path(os.environ.get("DIRNET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 _CLIP = _SHARED / "data" / "asl_video"
 TARGET_DIRNET_VS_LITE = 0.5

@@ -68,11 +68,16 @@ class Estimator:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu",
-                        hand_model: str | None = None, mano_path: str | None = None) -> "Estimator":
+                        hand_model: str | None = None, mano_path: str | None = None,
+                        fast: bool = True) -> "Estimator":
         """Load weights (default: the shipped `weights/dirnet_default`).
 
         When `path` is None and no shipped weights exist, returns an UNTRAINED model and warns
         loudly: its outputs are meaningless until weights are trained.
+
+        Args:
+            fast: on the CPU, run the folded-BatchNorm ONNX Runtime engine (dirnet.runtime), which
+                gives the eager model's results within float tolerance about 2x faster.
 
         Raises:
             FileNotFoundError: an explicit path that does not exist.
@@ -86,10 +91,18 @@ class Estimator:
             log.warning(message)
             hand = hand or create_hand_model("open")
             cfg = DIRNetConfig(num_shape=hand.num_shape, hand_model=hand.name)
-            return cls(DIRNet(cfg, hand), is_trained=False, device=device)
-        model, meta = load_checkpoint(path or DEFAULT_WEIGHTS, hand=hand, map_location=device)
-        defaults = EstimatorDefaults(**meta.get("defaults", {}))
-        return cls(model, defaults, metadata=meta, device=device)
+            estimator = cls(DIRNet(cfg, hand), is_trained=False, device=device)
+        else:
+            model, meta = load_checkpoint(path or DEFAULT_WEIGHTS, hand=hand, map_location=device)
+            defaults = EstimatorDefaults(**meta.get("defaults", {}))
+            estimator = cls(model, defaults, metadata=meta, device=device)
+        if fast and estimator.device.type == "cpu":
+            from .runtime import accelerate
+            try:
+                accelerate(estimator)
+            except Exception as exc:  # noqa: BLE001 - any export/runtime failure: keep the eager model
+                log.warning("fast inference engine unavailable (%s); using eager PyTorch", exc)
+        return estimator
 
     def __enter__(self) -> "Estimator":
         return self
@@ -117,7 +130,10 @@ class Estimator:
             # Pad to a square about the crop's centre, so a non-square crop is not distorted.
             box = Box((w - 1) / 2.0, (h - 1) / 2.0, float(max(h, w)))
             m = crop_matrix(box, res, mirror=hand == "left")
-            batch[i] = warp(crop, m, res)
+            if crop.shape[:2] == (res, res):  # already network-sized: a copy or flip is exact
+                batch[i] = crop[:, ::-1] if hand == "left" else crop
+            else:
+                batch[i] = warp(crop, m, res)
             matrices.append(m)
         tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         return tensor, matrices

@@ -164,3 +164,16 @@ def test_bad_arguments(model):
         FastDIRNet(model, backend="tensorrt")
     with pytest.raises(ValueError, match="threads"):
         FastDIRNet(model, threads=0)
+
+
+def test_building_leaves_the_model_untouched(model):
+    model.train()
+    try:
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        FastDIRNet(model, backend="torch")
+        assert model.training
+        assert model.stem.conv.weight.is_contiguous()  # not converted to channels-last
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, before[key]), key
+    finally:
+        model.eval()

@@ -90,7 +90,8 @@ def stage_graphs(model: DIRNet | InferenceStages, batch: int = 2) -> list[StageG
     return graphs
 
 
-def create_session(model: bytes | str, threads: int = 1, spin: bool = False):
+def create_session(model: bytes | str, threads: int = 1, spin: bool = False,
+                   profile_prefix: str | None = None):
     """An ONNX Runtime CPU session tuned for batch-1 latency on a few cores.
 
     Args:
@@ -98,6 +99,7 @@ def create_session(model: bytes | str, threads: int = 1, spin: bool = False):
         threads: intra-op threads (ORT's own pool; independent of torch's).
         spin: let idle pool threads busy-wait between ops. Off by default: on a 2-core machine
             shared with capture, UI and MediaPipe threads, spinning steals their cycles.
+        profile_prefix: write ORT's per-node profile to `<prefix>_<date>.json` (see end_profiling).
     Returns:
         onnxruntime.InferenceSession.
     """
@@ -110,4 +112,7 @@ def create_session(model: bytes | str, threads: int = 1, spin: bool = False):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     options.log_severity_level = 3  # warnings about unused initializers etc. are noise here
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

@@ -15,6 +15,7 @@ export, and they keep DIRNet's stage split, so the exit loop stays outside every
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import fields
 
 import torch
@@ -117,8 +118,8 @@ class HeadStage(nn.Module):
 class InferenceStages(nn.Module):
     """All stages of one DIRNet, folded with its BatchNorm running statistics (inference semantics).
 
-    The original model's weights are copied into the folded convolutions; the head and the
-    attention map generator share the model's own modules.
+    Built from a private copy of the model, so moving or converting the stages (device, memory
+    format, eval mode) never touches the caller's model.
 
     Attributes:
         cfg: the model's DIRNetConfig.
@@ -130,6 +131,7 @@ class InferenceStages(nn.Module):
 
     def __init__(self, model: DIRNet):
         super().__init__()
+        model = copy.deepcopy(model).eval()
         self.cfg = model.cfg
         self.features = FeatureStage(model)
         self.refiners = nn.ModuleList(RefineStage(model, l) for l in range(model.cfg.max_loops))
