@@ -19,7 +19,7 @@ import numpy as np
 
 from dirnet.hand.skeleton import FINGERS, HandJoint
 
-from .files import write_atomic
+from dirnet.io import write_text_atomic
 
 __all__ = [
     "pose_features", "Gesture", "GestureMatch", "GestureStore", "GestureMatcher", "GestureCapture",
@@ -169,7 +169,7 @@ class GestureStore:
             {"name": g.name, "samples": np.round(g.samples.astype(np.float64), 2).tolist()}
             for g in self.gestures.values()]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, json.dumps(data))
+        write_text_atomic(self.path, json.dumps(data))
 
 
 class GestureMatcher:

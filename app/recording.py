@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .files import write_atomic
+from dirnet.io import write_text_atomic
 from .pipeline import FrameResult
 
 __all__ = ["SessionRecorder", "frame_record", "new_session_dir"]
@@ -108,7 +108,7 @@ class SessionRecorder:
             self._writers[name] = writer
         meta = {**self.info, "fps": self.fps, "width": width, "height": height,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_atomic(self.path / "session.json", json.dumps(meta, indent=1))
+        write_text_atomic(self.path / "session.json", json.dumps(meta, indent=1))
 
     def write(self, result: FrameResult, annotated: np.ndarray) -> None:
         """Append one frame to the three files.

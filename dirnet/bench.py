@@ -123,7 +123,7 @@ def _load_estimator(config: BenchConfig):
                 "untrained (--preset/--res; exits follow untrained gate/variance heads)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "untrained" is reported in the output
-        estimator = Estimator.from_pretrained(config.weights)
+        estimator = Estimator.from_pretrained(config.weights, fast=False)  # accelerated below per --backend
     if not estimator.is_trained:
         return estimator, "untrained (no weights; exits follow untrained gate/variance heads)"
     return estimator, str(checkpoint_paths(config.weights or DEFAULT_WEIGHTS)[0])

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -47,6 +46,7 @@ from .hand.skeleton import NUM_JOINTS
 from .metrics import EvalSummary, JointErrors, joint_errors, root_relative, summarize_errors
 from .models.dirnet import DIRNet, LoopOutput
 from .weights import load_checkpoint
+from .io import write_text_atomic
 
 __all__ = ["DataSpec", "EvalBatch", "EvalSource", "parse_spec", "open_source", "LoopTable",
            "SourceReport", "EvalConfig", "fast_model", "forward_loops", "collect", "exit_loops",
@@ -650,9 +650,7 @@ def _json_safe(value):
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ import torch
 from .exits import EXIT_MODES
 from .runtime.onnx import OPSET, StageGraph, create_session, stage_graphs
 from .runtime.stages import InferenceStages
+from .io import write_bytes_atomic, write_text_atomic
 
 __all__ = ["ExportConfig", "export_onnx", "check_graph", "MANIFEST_FORMAT", "main"]
 
@@ -43,15 +44,6 @@ class ExportConfig:
     onnx: Path
     weights: Path | None = None
     tolerance: float = 1e-4
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _stage_inputs(stages: InferenceStages, batch: int, seed: int = 1) -> dict[str, dict[str, torch.Tensor]]:
@@ -128,7 +120,7 @@ def export_onnx(model, out_dir: str | os.PathLike, metadata: dict | None = None,
             raise ValueError(f"ONNX stage {graph.name} differs from PyTorch by {error:.2e} "
                              f"(tolerance {tolerance:.0e})")
         session = create_session(graph.model)
-        _write_atomic(out / f"{graph.name}.onnx", graph.model)
+        write_bytes_atomic(out / f"{graph.name}.onnx", graph.model)
         manifest_stages[graph.name] = {
             "file": f"{graph.name}.onnx", "inputs": _io_spec(session.get_inputs()),
             "outputs": _io_spec(session.get_outputs()), "max_rel_error_vs_torch": error}
@@ -141,7 +133,7 @@ def export_onnx(model, out_dir: str | os.PathLike, metadata: dict | None = None,
                   "vertices": "mm", "alpha2d": "log px^2 of a 224 px crop", "alpha3d": "log mm^2"},
         "exit_modes": list(EXIT_MODES), "exit_loop": _EXIT_LOOP, "stages": manifest_stages,
         **(metadata or {})}
-    _write_atomic(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
@@ -164,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the untrained warning is logged anyway
-            estimator = Estimator.from_pretrained(config.weights)
+            estimator = Estimator.from_pretrained(config.weights, fast=False)
         metadata = {"weights": str(config.weights) if config.weights else "default",
                     "trained": estimator.is_trained,
                     "defaults": asdict(estimator.defaults)}

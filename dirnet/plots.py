@@ -7,7 +7,6 @@ names the exit rule, line style and marker name the checkpoint.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -18,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from .metrics import FPHA_RANGE, JointErrors, pck_curve  # noqa: E402
+from .io import atomic_write
 
 __all__ = ["TRADEOFF_METRICS", "plot_tradeoff", "plot_loop_errors", "plot_pck"]
 
@@ -32,15 +32,10 @@ _COLOURS = {"loops": "0.3", "variance": "tab:blue", "gate": "tab:red"}
 
 def _save(fig, path: Path) -> None:
     """Write a PNG under a temporary name, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
 
 
 def plot_tradeoff(reports: Mapping[str, object], path: Path, title: str = "") -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from tqdm import tqdm
 
 from .estimator import Estimator
 from .exits import EXIT_MODES
+from .io import write_text_atomic
 
 __all__ = ["PredictConfig", "predict", "main"]
 
@@ -76,13 +76,6 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
     return predictions, errors
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Estimate 3D hand pose on a folder of hand crops.")
     p.add_argument("--input-dir", type=Path, required=True, help="folder of images, one hand each")
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if not predictions:
         print(f"error: none of the images in {cfg.input_dir} could be read", file=sys.stderr)
         return 1
-    _write_json(cfg.out, predictions)
+    write_text_atomic(cfg.out, json.dumps(predictions))
     print(f"wrote {len(predictions)} predictions to {cfg.out} ({len(errors)} skipped)", file=sys.stderr)
     return 0
 

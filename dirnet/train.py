@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from .config import TrainConfig
 from .hand import create_hand_model
+from .io import atomic_write
 from .losses import LossTargets, LossWeights, total_loss
 from .models.dirnet import DIRNet
 from .train_data import TrainData
@@ -136,9 +137,7 @@ def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int,
     for i, state in opt.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"{i}.{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu().contiguous()
-    tmp = out / ".last_optim.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, out / "last_optim.safetensors")
+    atomic_write(out / "last_optim.safetensors", lambda tmp: save_file(tensors, str(tmp)))
 
 
 def _load_optimizer(out: Path, opt: torch.optim.Optimizer) -> None:

@@ -5,13 +5,13 @@ import json
 import os
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import DIRNetConfig
 from .hand import create_hand_model
 from .hand.base import HandModel
+from .io import atomic_write, write_text_atomic
 from .models.dirnet import DIRNet
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "checkpoint_paths"]
@@ -26,15 +26,6 @@ def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_checkpoint(model: DIRNet, path: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Write the network weights and `{"format", "config", "hand_model", **metadata}` atomically."""
     tensors_path, meta_path = checkpoint_paths(path)
@@ -42,8 +33,8 @@ def save_checkpoint(model: DIRNet, path: str | os.PathLike, metadata: dict | Non
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict_without_hand().items()}
     meta = {"format": FORMAT, "config": model.cfg.to_dict(), "hand_model": model.hand.name,
             **(metadata or {})}
-    _atomic_write(tensors_path, lambda p: save_file(state, str(p)))
-    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    atomic_write(tensors_path, lambda p: save_file(state, str(p)))
+    write_text_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     return tensors_path
 
 
