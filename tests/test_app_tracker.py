@@ -71,7 +71,7 @@ def test_lost_when_leaving_the_frame_uncertain_or_collapsing():
     for pts, var in [(_hand_points(700, 200), np.ones((21, 2))),          # centre left the frame
                      (_hand_points(300, 200), np.full((21, 2), 900.0)),  # sigma 30 px > 0.12 * box
                      (_hand_points(300, 200, size=1.0), np.ones((21, 2)))]:  # shrinks below min_size
-        tr = HandTracker(max_step=100.0)
+        tr = HandTracker(max_step=100.0, max_shrink=100.0)
         tr.add_detections([_det(300, 200)])
         assert not tr.update(tr.tracks[0], pts, var, FRAME)
         assert tr.tracks == [] and tr.needs_detection()
@@ -98,3 +98,14 @@ def test_a_drifted_track_is_replaced_but_a_missed_one_is_kept():
     drifted = tr.tracks[0].id
     tr.add_detections([_det(450, 300)])  # hand seen elsewhere, our track covers nothing seen
     assert len(tr.tracks) == 1 and tr.tracks[0].id != drifted
+
+
+def test_box_shrinks_slowly_but_grows_fast():
+    tr = HandTracker(max_step=1.25, max_shrink=1.03)
+    tr.add_detections([_det(300, 200)])
+    track = tr.tracks[0]
+    start = track.box.size
+    assert tr.update(track, _hand_points(300, 200, size=40.0), np.ones((21, 2)), FRAME)
+    assert track.box.size == pytest.approx(start / 1.03)  # contracted joints: a small step down
+    assert tr.update(track, _hand_points(300, 200, size=400.0), np.ones((21, 2)), FRAME)
+    assert track.box.size == pytest.approx(start / 1.03 * 1.25)
