@@ -43,8 +43,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .evaluate import (TAU_VAR_QUANTILES, LoopTable, collect, exit_loops, fast_model, open_source,
-                       parse_spec, sample_means)
+from .eval_data import open_source, parse_spec
+from .evaluate import TAU_VAR_QUANTILES, LoopTable, collect, exit_loops, fast_model, sample_means
 from .exits import ExitPolicy
 from .flops import StageFlops, count_stage_flops
 from .models.blocks import ExitGate

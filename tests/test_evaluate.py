@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from dirnet.crop import transform_points
-from dirnet.evaluate import (EvalSource, collect, exit_loops, fast_model, forward_loops, main, open_source,
-                             parse_spec)
+from dirnet.eval_data import EvalSource, open_source, parse_spec
+from dirnet.evaluate import collect, exit_loops, fast_model, forward_loops, main
 from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
 from dirnet.models.dirnet import create_model
 from dirnet.weights import save_checkpoint

@@ -13,7 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["colour_jitter", "box_blur", "gaussian_blur", "NoisePatterns", "sensor_noise", "jpeg_like"]
+__all__ = ["colour_jitter", "jitter_params", "apply_colour_jitter", "box_blur", "gaussian_blur", "NoisePatterns",
+           "sensor_noise", "noise_std", "add_noise", "jpeg_like"]
 
 # ITU-T T.81 Annex K quantisation tables (quality 50).
 _LUMA_Q = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -43,15 +44,30 @@ def colour_jitter(images: torch.Tensor, gen: torch.Generator, strength: float = 
     Returns:
         (B, 3, H, W) float RGB in [0, 1], a new tensor.
     """
-    b = images.shape[0]
+    return apply_colour_jitter(images, jitter_params(images.shape[0], gen, strength))
+
+
+def jitter_params(b: int, gen: torch.Generator, strength: float = 1.0) -> tuple[torch.Tensor, ...]:
+    """Draw `colour_jitter`'s random strengths for b images (so callers can apply them in chunks).
+
+    Returns:
+        (gain (b, 3), matrix (b, 3, 3), contrast (b, 1, 1), tone (b, 1, 1)) for `apply_colour_jitter`.
+    """
     gain = torch.exp(_rand((b, 1), gen, -0.35, 0.35) * strength) * torch.exp(
         _rand((b, 3), gen, -0.08, 0.08) * strength)
     saturation = 1 + _rand((b, 1, 1), gen, -0.5, 0.4) * strength
     contrast = 1 + _rand((b, 1, 1), gen, -0.3, 0.3) * strength
     tone = _rand((b, 1, 1), gen, -0.35, 0.35) * strength
-    eye = torch.eye(3, device=images.device)
+    eye = torch.eye(3, device=gen.device)
     mix = saturation * eye + (1 - saturation) / 3  # saturation about the channel mean
     matrix = contrast * mix * gain[:, None, :]  # (B, 3, 3): gain, then mix, then contrast
+    return gain, matrix, contrast, tone
+
+
+def apply_colour_jitter(images: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Apply `jitter_params` output (rows matching the images) to (B, 3, H, W) RGB; a new tensor."""
+    gain, matrix, contrast, tone = params
+    b = images.shape[0]
     # Contrast pivots on the image's mean brightness after the gain (sparse estimate).
     pivot = (images[:, :, ::8, ::8].mean((2, 3)) * gain).mean(1)[:, None, None]
     flat = images.reshape(b, 3, -1)
@@ -102,14 +118,20 @@ class NoisePatterns:
         bank = 0.6 * grain + 0.8 * grain.mean(1, keepdim=True) * 3 ** 0.5
         self.bank = bank / bank.std()
 
-    def draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        """(n, 3, res, res) unit-variance noise windows at random offsets."""
+    def offsets(self, n: int, gen: torch.Generator) -> list[tuple[int, int, int]]:
+        """n random (field, row, column) window origins, for `window`."""
         pick = torch.randint(0, len(self.bank), (n,), generator=gen, device=gen.device).tolist()
         offs = torch.randint(0, self.size - self.res + 1, (n, 2), generator=gen, device=gen.device).tolist()
-        out = torch.empty(n, 3, self.res, self.res, device=self.bank.device)
-        for i, (k, (oy, ox)) in enumerate(zip(pick, offs)):
-            out[i] = self.bank[k, :, oy:oy + self.res, ox:ox + self.res]
-        return out
+        return [(k, oy, ox) for k, (oy, ox) in zip(pick, offs)]
+
+    def window(self, origin: tuple[int, int, int]) -> torch.Tensor:
+        """(3, res, res) view of the bank at one `offsets` origin (do not modify it)."""
+        k, oy, ox = origin
+        return self.bank[k, :, oy:oy + self.res, ox:ox + self.res]
+
+    def draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """(n, 3, res, res) unit-variance noise windows at random offsets."""
+        return torch.stack([self.window(o) for o in self.offsets(n, gen)])
 
 
 def sensor_noise(images: torch.Tensor, gen: torch.Generator, max_std: float = 0.04,
@@ -129,11 +151,28 @@ def sensor_noise(images: torch.Tensor, gen: torch.Generator, max_std: float = 0.
     b = images.shape[0]
     if noise is None:
         noise = torch.randn(images.shape, generator=gen, device=gen.device)
-    std = _rand((b, 1, 1, 1), gen) ** 2 * max_std  # most images are fairly clean
-    # noise * std * (0.4 + 0.6 x), in place: n <- 0.4 std n, then n <- n + 1.5 n x.
-    noise.mul_(0.4 * std)
-    noise.addcmul_(noise, images, value=1.5)
-    return noise.add_(images).clamp_(0, 1)
+    return add_noise(images, noise, noise_std(b, gen, max_std), out=noise)
+
+
+def noise_std(b: int, gen: torch.Generator, max_std: float = 0.04) -> torch.Tensor:
+    """(b, 1, 1, 1) random noise levels at full brightness for `add_noise`; most images are fairly clean."""
+    return _rand((b, 1, 1, 1), gen) ** 2 * max_std
+
+
+def add_noise(images: torch.Tensor, noise: torch.Tensor, std: torch.Tensor,
+              out: torch.Tensor | None = None) -> torch.Tensor:
+    """images + noise * std * (0.4 + 0.6 x), clamped to [0, 1] (see `sensor_noise`).
+
+    Args:
+        images: (B, 3, H, W) float RGB in [0, 1]; not modified.
+        noise: unit-variance noise broadcastable to images.
+        std: (B, 1, 1, 1) noise std at full brightness.
+        out: where to write the result (may be `noise` itself); None = a new tensor.
+    """
+    # n <- 0.4 std n, then n <- n + 1.5 n x, then + x.
+    out = torch.mul(noise, 0.4 * std, out=out) if out is not None else noise * (0.4 * std)
+    out.addcmul_(out, images, value=1.5)
+    return out.add_(images).clamp_(0, 1)
 
 
 def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -185,6 +224,13 @@ def _blocks_roundtrip(x: torch.Tensor, step: torch.Tensor, basis: torch.Tensor) 
     return rows.view(b, c, h // 8, w // 8, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, c, h, w)
 
 
+def _mix3(matrix: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """matrix (3, 3) @ flat (B, 3, N) as three broadcast multiply-adds (a 3x3 bmm is slow on CPU)."""
+    m = matrix[None, :, :, None]
+    out = flat[:, :1] * m[:, :, 0]
+    return out.addcmul_(flat[:, 1:2], m[:, :, 1]).addcmul_(flat[:, 2:], m[:, :, 2])
+
+
 def jpeg_like(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """JPEG's lossy steps at a per-image quality (see the module docstring).
 
@@ -202,12 +248,13 @@ def jpeg_like(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     if h % 16 or w % 16:
         raise ValueError(f"jpeg_like needs H and W multiples of 16, got {h}x{w}")
     to_ycc = torch.tensor(_RGB_TO_YCC, device=images.device) * 255
-    ycc = torch.matmul(to_ycc, images.reshape(b, 3, -1)).view(b, 3, h, w)
+    ycc = _mix3(to_ycc, images.reshape(b, 3, -1)).view(b, 3, h, w)
     basis = _dct_basis(images.device)
     luma = _blocks_roundtrip(ycc[:, :1] - 128, _quant_steps(_LUMA_Q, quality), basis)
     chroma = _blocks_roundtrip(F.avg_pool2d(ycc[:, 1:], 2), _quant_steps(_CHROMA_Q, quality), basis)
-    # Chroma comes back at full size by pixel replication, as simple decoders do.
-    chroma = chroma.repeat_interleave(2, 2).repeat_interleave(2, 3)
-    ycc = torch.cat([luma + 128, chroma], 1).view(b, 3, -1)
-    rgb = torch.matmul(torch.linalg.inv(to_ycc), ycc)
+    ycc = torch.empty_like(images)
+    torch.add(luma, 128, out=ycc[:, :1])
+    # Chroma comes back at full size by pixel replication, as simple decoders do (one strided copy).
+    ycc[:, 1:].view(b, 2, h // 2, 2, w // 2, 2).copy_(chroma[:, :, :, None, :, None].expand(-1, -1, -1, 2, -1, 2))
+    rgb = _mix3(torch.linalg.inv(to_ycc), ycc.view(b, 3, -1))
     return rgb.clamp_(0, 1).view(b, 3, h, w)

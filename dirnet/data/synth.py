@@ -26,7 +26,9 @@ from pathlib import Path
 import torch
 
 from dirnet.data.backgrounds import BackgroundBank, hand_blob_alpha, procedural_backgrounds, shape_alpha
-from dirnet.data.photometric import NoisePatterns, box_blur, colour_jitter, jpeg_like, sensor_noise
+from dirnet.data.photometric import (
+    NoisePatterns, add_noise, apply_colour_jitter, box_blur, jitter_params, jpeg_like, noise_std,
+)
 from dirnet.data.raster import rasterize
 from dirnet.data.synth_mesh import (
     face_adjacency, forearm_template, nail_weight, outward_faces, shade_vertices, skin_colours, vertex_normals,
@@ -261,19 +263,36 @@ class SynthRenderer:
         return inside & (surface >= joints[..., 2] - margin) & clear
 
     def _camera_effects(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Colour jitter, blur (always a little: it also anti-aliases), sensor noise, JPEG-like."""
+        """Colour jitter, blur (always a little: it also anti-aliases), sensor noise, JPEG-like.
+
+        Every random strength is drawn for the whole batch first; the effects then run one image
+        at a time, so the chain of full-image passes works in cache instead of main memory.
+
+        Returns:
+            (B, 3, R, R) uint8 RGB.
+        """
         cfg, n = self.config, image.shape[0]
-        image = colour_jitter(image, gen, cfg.colour_strength)
-        box_blur(image, self._rand(n, gen, 0.03, 0.25))
+        jitter = jitter_params(n, gen, cfg.colour_strength)
+        blur = self._rand(n, gen, 0.03, 0.25)
         strong = self._pick(n, cfg.strong_blur_prob, gen)
-        if strong.numel():
-            image[strong] = box_blur(box_blur(image[strong], self._rand(strong.numel(), gen, 0.1, 0.25)),
-                                     self._rand(strong.numel(), gen, 0.1, 0.25))
-        image = sensor_noise(image, gen, cfg.noise_std, self._noise.draw(n, gen))
-        idx = self._pick(n, cfg.jpeg_prob, gen)
-        if idx.numel():
-            image[idx] = jpeg_like(image[idx], self._rand(idx.numel(), gen, *cfg.jpeg_quality))
-        return image
+        strong_blur = torch.stack([self._rand(strong.numel(), gen, 0.1, 0.25) for _ in range(2)], 1)
+        origins = self._noise.offsets(n, gen)
+        std = noise_std(n, gen, cfg.noise_std)
+        jpeg = self._pick(n, cfg.jpeg_prob, gen)
+        quality = self._rand(jpeg.numel(), gen, *cfg.jpeg_quality)
+        extra_blur = dict(zip(strong.tolist(), strong_blur))
+        quality_of = dict(zip(jpeg.tolist(), quality[:, None]))
+        out = torch.empty(image.shape, dtype=torch.uint8, device=self.device)
+        for i in range(n):
+            one = apply_colour_jitter(image[i:i + 1], [p[i:i + 1] for p in jitter])
+            box_blur(one, blur[i:i + 1])
+            if i in extra_blur:
+                box_blur(box_blur(one, extra_blur[i][:1]), extra_blur[i][1:])
+            one = add_noise(one, self._noise.window(origins[i]), std[i:i + 1], out=torch.empty_like(one))
+            if i in quality_of:
+                one = jpeg_like(one, quality_of[i])
+            out[i:i + 1] = one.mul_(255).add_(0.5)  # in [0, 1] already: truncation rounds
+        return out
 
     def _faces(self, is_left: torch.Tensor, with_forearm: bool) -> torch.Tensor:
         """(B, F, 3) faces per image: mirrored (left) hands have their winding flipped."""
@@ -379,8 +398,7 @@ class SynthRenderer:
 
         mask = self._hand_pixels(frags) & (occlusion < 0.5)
         visibility = self._visibility(joints, joints2d, frags.depth, occlusion, posed.joints)
-        image = self._camera_effects(image, gen)
-        images = image.mul_(255).add_(0.5).to(torch.uint8)  # in [0, 1] already: rounds
+        images = self._camera_effects(image, gen)
         return SynthBatch(images=images, joints2d=joints2d, joints3d=joints, visibility=visibility,
                           mask=mask, K=K, angles=angles, hand_pose=hand_pose, shape=shape,
                           global_orient=orient, is_left=is_left)
