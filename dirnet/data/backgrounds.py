@@ -91,21 +91,21 @@ def procedural_backgrounds(n: int, res: int, gen: torch.Generator) -> torch.Tens
             noise = _smooth_noise(m, res, 3, gen, channels=1).mul_(0.2)
             noise = noise + 0.1 * _smooth_noise(m, res, 9, gen, channels=1)
             noise = noise + 0.06 * _smooth_noise(m, res, 5, gen)
-            out[idx] = noise.add_(a)
+            out.index_copy_(0, idx, noise.add_(a))  # far cheaper than out[idx] = ...
         elif k == 1:  # linear gradient
             t = _ramp(m, res, gen).mul_(_rand((m, 1, 1, 1), gen, device, 0.5, 1.5)).clamp_(0, 1)
-            out[idx] = t * (b - a) + a
+            out.index_copy_(0, idx, t * (b - a) + a)
         elif k == 2:  # stripes, from soft to hard edged
             freq = _rand((m, 1, 1, 1), gen, device, 2, 16) * 2 * math.pi
             phase = _rand((m, 1, 1, 1), gen, device, 0, 2 * math.pi)
             sharp = _rand((m, 1, 1, 1), gen, device, 1, 12)
             t = _ramp(m, res, gen).mul_(freq).add_(phase).sin_().mul_(sharp).sigmoid_()
-            out[idx] = t * (b - a) + a
+            out.index_copy_(0, idx, t * (b - a) + a)
         else:  # fine grain (fabric, carpet, wood-ish): mostly brightness, a little colour
             grid = int(torch.randint(16, 48, (1,), generator=gen, device=device))
             tex = _smooth_noise(m, res, grid, gen, channels=1).mul_(0.1)
             tex = tex + 0.03 * _smooth_noise(m, res, grid, gen)
-            out[idx] = tex.add_(a).add_((b - a) * 0.3 * _smooth_noise(m, res, 4, gen, channels=1))
+            out.index_copy_(0, idx, tex.add_(a).add_((b - a) * 0.3 * _smooth_noise(m, res, 4, gen, channels=1)))
     # Uneven illumination over the whole scene.
     return out.mul_(_smooth_noise(n, res, 2, gen, channels=1).mul_(0.25).add_(1)).clamp_(0, 1)
 

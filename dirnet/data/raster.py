@@ -88,34 +88,38 @@ def rasterize(points: torch.Tensor, faces: torch.Tensor, height: int, width: int
     tri = planes.index_select(1, corners.reshape(-1)).view(3, 3, -1)
     (x0, x1, x2), (y0, y1, y2), z = tri[0], tri[1], tri[2]
     area2 = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    xmin = torch.minimum(torch.minimum(x0, x1), x2).ceil_().clamp_(min=0)
-    xmax = torch.maximum(torch.maximum(x0, x1), x2).floor_().clamp_(max=width - 1)
-    ymin = torch.minimum(torch.minimum(y0, y1), y2).ceil_().clamp_(min=0)
-    ymax = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_(max=height - 1)
     # Screen-space area is negative for a front face here: y points down, so the on-screen turn
     # of a camera-facing counter-clockwise triangle reverses.
     keep = (area2 < 0) if cull_backfaces else (area2 != 0)
     keep &= (torch.minimum(torch.minimum(z[0], z[1]), z[2]) > _NEAR)
-    keep &= (xmax >= xmin) & (ymax >= ymin)  # covers at least one pixel centre
-    rows = keep.nonzero().squeeze(1)  # candidate triangles, as flat indices b * F + f
+    # Culling first: the bounding boxes below are only computed for the faces kept so far.
+    rows = keep.nonzero().squeeze(1)  # as flat indices b * F + f
+    tri, area2 = tri.index_select(2, rows), area2[rows]
+    (x0, x1, x2), (y0, y1, y2) = tri[0], tri[1]
+    xmin = torch.minimum(torch.minimum(x0, x1), x2).ceil_().clamp_(min=0)
+    xmax = torch.maximum(torch.maximum(x0, x1), x2).floor_().clamp_(max=width - 1)
+    ymin = torch.minimum(torch.minimum(y0, y1), y2).ceil_().clamp_(min=0)
+    ymax = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_(max=height - 1)
+    sel = ((xmax >= xmin) & (ymax >= ymin)).nonzero().squeeze(1)  # covers at least one pixel centre
     # Sort the candidates by window shape once, so each window bucket below is a contiguous slice.
-    xmin, ymin = xmin[rows], ymin[rows]
-    bw = (xmax[rows] - xmin).long() + 1
-    bh = (ymax[rows] - ymin).long() + 1
+    xmin, ymin = xmin[sel], ymin[sel]
+    bw = (xmax[sel] - xmin).long() + 1
+    bh = (ymax[sel] - ymin).long() + 1
     nwin = len(_WINDOWS) + 1  # the last bucket holds boxes wider than any window, at their size
     lut = torch.bucketize(torch.arange(_WINDOWS[-1] + 2, device=device),
                           torch.tensor(_WINDOWS, device=device))  # side -> bucket
     bucket_of = lut[bw.clamp(max=_WINDOWS[-1] + 1)] * nwin + lut[bh.clamp(max=_WINDOWS[-1] + 1)]
     order = torch.argsort(bucket_of)
     counts = torch.bincount(bucket_of, minlength=nwin * nwin).tolist()
-    rows, bw, bh, xmin, ymin = rows[order], bw[order], bh[order], xmin[order], ymin[order]
-    tri = tri.index_select(2, rows)
+    bw, bh, xmin, ymin = bw[order], bh[order], xmin[order], ymin[order]
+    sel = sel[order]
+    rows, area2, tri = rows[sel], area2[sel], tri.index_select(2, sel)  # candidate triangles
     # Barycentric i is a plane a_i * dx + b_i * dy + c_i over window offsets (dx, dy) from the
     # box corner; local coordinates keep the float32 constants small and precise.
     lx, ly, z = tri[0] - xmin, tri[1] - ymin, tri[2]  # (corner, N)
     j, k = [1, 2, 0], [2, 0, 1]
     coef = torch.stack((ly[j] - ly[k], lx[k] - lx[j], lx[j] * ly[k] - lx[k] * ly[j]))
-    coef /= area2[rows]  # (abc, corner, N)
+    coef /= area2  # (abc, corner, N)
     # Barycentric i over z_i is the perspective-correct weight before normalisation; these
     # planes sum to 1/z, which is therefore affine in screen space too.
     persp_coef = coef / z
@@ -168,15 +172,13 @@ def rasterize(points: torch.Tensor, faces: torch.Tensor, height: int, width: int
     zbuf = zbuf[:batch * height * width]
 
     pixel = (zbuf >= 2**32).nonzero().squeeze(1)  # 1/z > 0 in the high word
-    pos = pixel.int() % (height * width)  # int32 division is much cheaper than int64
-    py, px = pos // width, pos % width
     key = zbuf.index_select(0, pixel)
     cand = key & 0xFFFFFFFF
     iz = (key >> 32).int().view(torch.float32)
     depth = torch.full((batch * height * width,), float("inf"), device=device)
     depth[pixel] = 1.0 / iz
     # Recompute at each winner the perspective-correct barycentric planes (or, with attrs, the
-    # attribute planes they weight), gathered as one row per winner, then the box corner.
+    # attribute planes they weight), gathered as one row per winner, at the pixel's window offset.
     if attrs is None:
         win_planes = persp_coef  # (abc, corner, N)
     else:
@@ -184,11 +186,14 @@ def rasterize(points: torch.Tensor, faces: torch.Tensor, height: int, width: int
         values = values.view(-1, 3, rows.numel())  # (C, corner, N)
         win_planes = (persp_coef[:, None] * values[None]).sum(2)  # (abc, C, N)
     channels = win_planes.shape[1]
-    table = torch.cat([win_planes.reshape(3 * channels, -1), xmin[None], ymin[None]]).T.contiguous()
-    table = table.index_select(0, cand)
-    pc = table[:, :3 * channels].view(-1, 3, channels)
+    pc = win_planes.reshape(3 * channels, -1).T.contiguous().index_select(0, cand).view(-1, 3, channels)
+    # offset = dy * W + dx from the box corner, 0 <= dx < W (a winner lies inside its box); float32
+    # division is exact enough for offsets below 2**24 and far cheaper than integer division.
+    offset = (pixel - pix_base.index_select(0, cand)).float()
+    dy = offset.add(0.5).div_(width).floor_()
+    dx = offset.sub_(dy * width)
     weight = pc[:, 2].clone()
-    weight.addcmul_(pc[:, 0], (px - table[:, -2])[:, None]).addcmul_(pc[:, 1], (py - table[:, -1])[:, None])
+    weight.addcmul_(pc[:, 0], dx[:, None]).addcmul_(pc[:, 1], dy[:, None])
     frags = Fragments(pixel=pixel, face=rows[cand] % num_faces, depth=depth.view(batch, height, width))
     if attrs is None:
         weight.clamp_(min=0)
