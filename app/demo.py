@@ -24,6 +24,7 @@ __all__ = ["DemoSource", "DEMO_GESTURES"]
 
 DEMO_GESTURES = ("open_palm", "fist", "point", "victory", "thumbs_up", "pinch")
 _HOLD_S, _MOVE_S = 1.4, 0.6  # seconds each gesture is held, and the blend to the next
+CYCLE_S = len(DEMO_GESTURES) * (_HOLD_S + _MOVE_S)  # one pass through every gesture
 _SKIN = torch.tensor([0.87, 0.68, 0.56])
 _LIGHT = torch.nn.functional.normalize(torch.tensor([0.35, -0.45, -1.0]), dim=0)  # towards the light
 _DEPTH_MM = 700.0
@@ -100,11 +101,31 @@ class DemoSource:
         finally:
             torch.set_num_threads(previous)
 
-    def _render(self, t: float) -> np.ndarray:
+    def _posed(self, t: float):
         pose, rot, trans = self.pose_at(t)
-        verts = self.model(rot, pose, torch.zeros(1, self.model.num_shape)).vertices[0] + trans
-        u = verts[:, 0] / verts[:, 2] * self._focal + (self.width - 1) / 2
-        v = verts[:, 1] / verts[:, 2] * self._focal + (self.height - 1) / 2
+        return self.model(rot, pose, torch.zeros(1, self.model.num_shape)), trans
+
+    def _project(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pinhole projection of (N, 3) mm camera points to frame px (u, v)."""
+        return (points[:, 0] / points[:, 2] * self._focal + (self.width - 1) / 2,
+                points[:, 1] / points[:, 2] * self._focal + (self.height - 1) / 2)
+
+    def joints2d_at(self, t: float) -> np.ndarray:
+        """(21, 2) frame px of the hand's joints at time t (the demo's exact labels)."""
+        with torch.no_grad():
+            mesh, trans = self._posed(t)
+            u, v = self._project(mesh.joints[0] + trans)
+        return torch.stack([u, v], -1).numpy()
+
+    def gesture_at(self, t: float) -> str | None:
+        """The gesture held at time t, or None while blending to the next one."""
+        period = _HOLD_S + _MOVE_S
+        return DEMO_GESTURES[int(t // period) % len(DEMO_GESTURES)] if t % period <= _HOLD_S else None
+
+    def _render(self, t: float) -> np.ndarray:
+        mesh, trans = self._posed(t)
+        verts = mesh.vertices[0] + trans
+        u, v = self._project(verts)
         # Rasterise only the hand's window (plus a margin), then paste it into the frame.
         x0 = max(int(u.min()) - 4, 0)
         y0 = max(int(v.min()) - 4, 0)

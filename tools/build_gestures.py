@@ -1,10 +1,12 @@
-"""Write the starter gesture store `assets/gestures.json` from the hand model's named gesture poses.
+"""Write the starter gesture store `assets/gestures.json` from what the shipped model sees.
 
-    python tools/build_gestures.py [--out assets/gestures.json]
+    python tools/build_gestures.py [--out assets/gestures.json] [--weights W]
 
-Each starter is one sample: the 21 joints (mm, MediaPipe order) of the shipped open hand posed
-with `dirnet.hand.poses.gesture_angles(name)`. Matching uses pose features (`app.gestures`), which
-do not depend on the hand's size or placement, so these match any user's hand in the same pose.
+Each starter is built the way a user captures a gesture in the app: the built-in demo renders the
+open hand holding that gesture (several moments of its hold, so several views), the Estimator runs on
+crops around the hand, and its 3D joints become the gesture's samples. Prototypes therefore live in
+the estimator's own output space; the ideal hand-model poses are sharper than any estimate and
+matched at confidences of 0.03-0.27 only. Rebuild after training new weights.
 """
 from __future__ import annotations
 
@@ -13,35 +15,41 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.demo import CYCLE_S, DemoSource  # noqa: E402
 from app.gestures import STARTER_GESTURES, GestureStore  # noqa: E402
-from dirnet.hand import create_hand_model  # noqa: E402
-from dirnet.hand.poses import gesture_angles  # noqa: E402
+from dirnet.crop import box_from_points, crop_matrix, warp  # noqa: E402
+from dirnet.estimator import Estimator  # noqa: E402
 
-STARTERS = ("open_palm", "fist", "point", "pinch", "thumbs_up", "victory")
+_SAMPLES_PER_SECOND = 10
 
 
-def starter_joints(names=STARTERS) -> dict[str, np.ndarray]:
-    """(21, 3) mm joints of the open hand in each named gesture (identity orientation, mean shape)."""
-    model = create_hand_model("open").eval()
-    angles = torch.from_numpy(np.stack([gesture_angles(n) for n in names]))
-    with torch.no_grad():
-        out = model(torch.eye(3).expand(len(names), 3, 3), model.angles_to_pose(angles),
-                    torch.zeros(len(names), model.num_shape))
-    return dict(zip(names, out.joints.numpy()))
+def starter_samples(estimator: Estimator, demo: DemoSource) -> dict[str, np.ndarray]:
+    """(N, 21, 3) mm estimated joints per gesture, from every demo frame that holds it (one cycle)."""
+    samples: dict[str, list[np.ndarray]] = {}
+    for t in np.arange(0.0, CYCLE_S, 1.0 / _SAMPLES_PER_SECOND):
+        name = demo.gesture_at(t)
+        if name is None:
+            continue
+        frame = demo.render(t)
+        box = box_from_points(demo.joints2d_at(t))
+        crop = warp(frame, crop_matrix(box, estimator.input_res), estimator.input_res)
+        pose = estimator.estimate([crop], ["right"], exit="none")[0]
+        samples.setdefault(name, []).append(pose.joints3d)
+    return {name: np.stack(s) for name, s in samples.items()}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=STARTER_GESTURES)
+    parser.add_argument("--weights", type=Path, default=None)
     args = parser.parse_args(argv)
     store = GestureStore(args.out, starters=Path("/nonexistent"))
     store.gestures.clear()
-    for name, joints in starter_joints().items():
-        store.add(name, joints[None])
+    for name, samples in starter_samples(Estimator.from_pretrained(args.weights), DemoSource()).items():
+        store.add(name, samples)
     store.save()
     print(f"wrote {len(store.gestures)} gestures to {args.out}")
     return 0
