@@ -26,10 +26,11 @@ from dirnet.estimator import Estimator  # noqa: E402
 _SAMPLES_PER_SECOND = 10
 
 
-def starter_samples(estimator: Estimator, demo: DemoSource) -> dict[str, np.ndarray]:
-    """(N, 21, 3) mm estimated joints per gesture, from every demo frame that holds it (one cycle)."""
+def starter_samples(estimator: Estimator, demo: DemoSource, offset: float = 0.0) -> dict[str, np.ndarray]:
+    """(N, 21, 3) mm estimated joints per gesture, from demo frames every 0.1 s of one cycle
+    (starting at `offset` s) that hold it."""
     samples: dict[str, list[np.ndarray]] = {}
-    for t in np.arange(0.0, CYCLE_S, 1.0 / _SAMPLES_PER_SECOND):
+    for t in np.arange(offset, CYCLE_S, 1.0 / _SAMPLES_PER_SECOND):
         name = demo.gesture_at(t)
         if name is None:
             continue
