@@ -154,3 +154,14 @@ def test_predict_cli_end_to_end_with_a_corrupt_file(checkpoint, tmp_path):
     empty.mkdir()
     done = _predict(["--input-dir", empty, "--out", tmp_path / "e.json", "--weights", checkpoint], root)
     assert done.returncode == 2 and "no images" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_library_never_imports_qt(tmp_path):
+    # A fresh interpreter: importing and using the library must not pull in Qt or pyqtgraph.
+    code = ("import sys, numpy as np, dirnet; from dirnet import Estimator; import dirnet.train, dirnet.evaluate, "
+            "dirnet.bench, dirnet.data.synth, dirnet.data.teacher; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')))")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
