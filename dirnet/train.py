@@ -103,6 +103,10 @@ def _configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool)
         p.requires_grad_(not frozen_fe)
     for p in model.feedback.parameters():
         p.requires_grad_(stage.num_loops > 1)  # AMG is unused without a second loop
+    # Later loops' BatchNorms get no gradient yet; DistributedDataParallel must not wait for one.
+    for norm in (m for m in model.rf_stages.modules() if hasattr(m, "norms")):
+        for loop, bn in enumerate(norm.norms):
+            bn.requires_grad_(loop < stage.num_loops)
     for p in model.gate.parameters():
         p.requires_grad_(False)  # trained afterwards by REINFORCE (dirnet.train_gate)
     decay = cfg.prog_lr_decay ** l_prog if progressive else 1.0
@@ -334,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: bad config: {exc}", file=sys.stderr)
         return 2
     path = train(cfg)
-    print(f"final checkpoint: {path}", file=sys.stderr)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"final checkpoint: {path}", file=sys.stderr)
     return 0
 
 

@@ -27,8 +27,9 @@ class AugmentConfig:
     """Ranges of the random augmentations (all uniform unless stated)."""
 
     rotation_deg: float = 30.0                    # in-plane rotation in [-r, r] degrees
-    scale: tuple[float, float] = (0.9, 1.15)      # box side multiplier (log-uniform)
-    shift: float = 0.08                           # box centre jitter, fraction of the box side
+    scale: tuple[float, float] = (0.85, 1.3)      # box side multiplier (log-uniform); wide, as users' crops
+                                                  # are framed looser or tighter than the teacher's
+    shift: float = 0.1                            # box centre jitter, fraction of the box side
     colour: float = 1.0                           # colour_jitter strength (0 = none)
     blur_prob: float = 0.2                        # chance of a Gaussian blur ...
     blur_sigma: float = 1.5                       # ... with sigma in [0.3, this] px (<= 2)
