@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .baseline import BASELINE_RES, BaselineReport, compare_on_found, mediapipe_errors
 from .estimator import EstimatorDefaults
 from .eval_data import EvalSource, open_source, parse_spec
 from .exits import EXIT_MODES, ExitPolicy, exit_probability, mean_variance
@@ -313,6 +314,7 @@ class EvalConfig:
     fast: bool = True  # run on dirnet.runtime's fast path when it is installed
     batch_size: int = 32
     limit: int | None = None  # evaluate at most this many samples per source
+    mediapipe: bool = False  # also score MediaPipe Hands on the same crops (dirnet.baseline)
 
 
 def _load(path: Path, fast: bool) -> tuple:
@@ -360,6 +362,10 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
         result["sources"][spec.name] = {key: {"label": labels[key], **r.to_dict()}
                                         for key, r in reports.items()}
         print_table(reports["main"], labels["main"])
+        if cfg.mediapipe:
+            baseline = _baseline(spec, reports["main"], cfg.limit)
+            result["sources"][spec.name]["mediapipe"] = baseline.to_dict()
+            print_baseline(baseline)
         stem = cfg.out / spec.name
         named = {labels[k]: r for k, r in reports.items()}
         plots.plot_tradeoff(named, stem.with_name(stem.name + "_tradeoff.png"), title=spec.name)
@@ -375,6 +381,21 @@ _COLUMNS = (("n", "n", "{:d}"), ("err2d_px_mean", "2D px", "{:.2f}"), ("err2d_me
             ("auc2d_0_50", "AUC2D", "{:.3f}"), ("mpjpe", "MPJPE", "{:.2f}"), ("pa_mpjpe", "PA-MPJPE", "{:.2f}"),
             ("auc3d_0_50", "AUC 0-50", "{:.3f}"), ("auc3d_20_50", "AUC 20-50", "{:.3f}"),
             ("mean_loops", "loops", "{:.2f}"), ("mean_gflops", "GFLOPs", "{:.3f}"))
+
+
+def _baseline(spec, report: SourceReport, limit: int | None) -> BaselineReport:
+    """MediaPipe on the source's crops against the main checkpoint at max loops and each exit mode."""
+    mp_errors, found = mediapipe_errors(open_source(spec, BASELINE_RES, limit))
+    fixed = [k for k in report.chosen if k.startswith("loops_")]  # loops_1 .. loops_max, in order
+    keys = fixed[-1:] + [k for k in report.chosen if k not in fixed]
+    return compare_on_found(mp_errors, found, {k: report.chosen[k] for k in keys})
+
+
+def print_baseline(report: BaselineReport) -> None:
+    """MediaPipe's row and DIR-Net's on the same crops."""
+    print(f"MediaPipe Hands (full) found a hand in {report.found}/{report.n} crops; on those:")
+    for name, s in [("mediapipe", report.mediapipe), *report.dirnet.items()]:
+        print(f"  {name:12} 2D c256 {s.err2d_mean:7.2f}  MPJPE {s.mpjpe:7.2f}  PA-MPJPE {s.pa_mpjpe:7.2f}")
 
 
 def print_table(report: SourceReport, label: str) -> None:
@@ -421,10 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
+    p.add_argument("--mediapipe", action="store_true",
+                   help="also score MediaPipe Hands (full) on the same crops, for labels that are not its own")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     cfg = EvalConfig(a.weights, tuple(a.data), a.out, tuple(a.exit), a.tau_var, a.tau_gate, a.compare,
-                     not a.eager, a.batch_size, a.limit)
+                     not a.eager, a.batch_size, a.limit, a.mediapipe)
     try:
         result, errors = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from dirnet.crop import DEFAULT_MARGIN, box_from_points, crop_matrix, transform_points, warp
 
 __all__ = ["TeacherConfig", "HandLabel", "TeacherStats", "MediaPipeTeacher", "find_inputs",
-           "run_teacher", "main", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES"]
+           "run_teacher", "main", "quiet_native_stderr", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
@@ -216,7 +216,7 @@ def find_inputs(paths: list[Path]) -> tuple[list[Path], list[Path], list[str]]:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
+def quiet_native_stderr() -> Iterator[None]:
     """Send C-level stderr (MediaPipe/TFLite/FFmpeg log lines) to /dev/null; Python's stays."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _parse(argv)
     start = time.perf_counter()
     try:
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             stats = run_teacher(cfg)
     except (ValueError, FileExistsError, OSError) as exc:
         print(f"teacher: error: {exc}", file=sys.stderr)
