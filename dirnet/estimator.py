@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .config import DIRNetConfig
-from .crop import Box, crop_matrix, invert_affine, transform_points, warp
+from .crop import Box, crop_matrix, invert_affine, reframe_box, transform_points, warp
 from .exits import ExitPolicy, run_with_exits
 from .flops import count_stage_flops
 from .hand import create_hand_model
@@ -120,17 +120,21 @@ class Estimator:
                           max_loops=min(max_loops or d.max_loops, self.model.cfg.max_loops),
                           sample=sample)
 
-    def preprocess(self, crops: Sequence[np.ndarray], handedness: Sequence[str]):
-        """Square, resize and mirror crops into a (B, 3, R, R) float tensor; returns it and the affines."""
+    def preprocess(self, crops: Sequence[np.ndarray], handedness: Sequence[str],
+                   boxes: Sequence[Box] | None = None):
+        """Square, resize and mirror crops into a (B, 3, R, R) float tensor; returns it and the affines.
+
+        boxes: the region of each crop to use (default: the whole crop, padded to a square about
+        its centre so a non-square crop is not distorted).
+        """
         res = self.input_res
         batch = np.empty((len(crops), res, res, 3), dtype=np.uint8)
         matrices = []
         for i, (crop, hand) in enumerate(zip(crops, handedness)):
             h, w = crop.shape[:2]
-            # Pad to a square about the crop's centre, so a non-square crop is not distorted.
-            box = Box((w - 1) / 2.0, (h - 1) / 2.0, float(max(h, w)))
+            box = boxes[i] if boxes is not None else Box((w - 1) / 2.0, (h - 1) / 2.0, float(max(h, w)))
             m = crop_matrix(box, res, mirror=hand == "left")
-            if crop.shape[:2] == (res, res):  # already network-sized: a copy or flip is exact
+            if boxes is None and crop.shape[:2] == (res, res):  # network-sized: a copy or flip is exact
                 batch[i] = crop[:, ::-1] if hand == "left" else crop
             else:
                 batch[i] = warp(crop, m, res)
@@ -141,7 +145,8 @@ class Estimator:
     @torch.no_grad()
     def estimate(self, crops: Sequence[np.ndarray], handedness: Sequence[str] | str = "right",
                  exit: str | None = None, tau_var: float | None = None, tau_gate: float | None = None,
-                 max_loops: int | None = None, sample: bool = False) -> list[HandPose]:
+                 max_loops: int | None = None, sample: bool = False, reframe: bool = False
+                 ) -> list[HandPose]:
         """Estimate one hand per crop.
 
         Args:
@@ -152,6 +157,9 @@ class Estimator:
             tau_gate: gate softmax temperature; higher exits earlier.
             max_loops: most refiner passes.
             sample: sample the gate's actions instead of its deterministic median exit.
+            reframe: for crops that frame the hand loosely (see dirnet.crop.reframe_box), run again
+                on the box the network was trained to see around the first estimate; such poses
+                cost both passes' GFLOPs and have `reframed` set.
         Returns:
             One HandPose per crop, in order; [] for no crops.
         Raises:
@@ -171,7 +179,19 @@ class Estimator:
         policy = self.policy(exit, tau_var, tau_gate, max_loops, sample)
         if not crops:
             return []
-        images, matrices = self.preprocess(crops, handedness)
+        poses = self._run(crops, handedness, policy)
+        if reframe:
+            boxes = {i: reframe_box(p.joints2d, *crops[i].shape[:2]) for i, p in enumerate(poses)}
+            redo = [i for i, box in boxes.items() if box is not None]
+            if redo:
+                again = self._run([crops[i] for i in redo], [handedness[i] for i in redo], policy,
+                                  [boxes[i] for i in redo])
+                for i, pose in zip(redo, again):
+                    poses[i] = replace(pose, gflops=poses[i].gflops + pose.gflops, reframed=True)
+        return poses
+
+    def _run(self, crops, handedness, policy: ExitPolicy, boxes=None) -> list[HandPose]:
+        images, matrices = self.preprocess(crops, handedness, boxes)
         result = run_with_exits(self.model, images, policy)
         return [self._pose(result, i, m, hand, policy)
                 for i, (m, hand) in enumerate(zip(matrices, handedness))]

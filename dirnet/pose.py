@@ -39,6 +39,8 @@ class HandPose:
     loops: refiner passes executed (1 = no iteration, up to max_loops).
     gflops: GFLOPs this hand actually cost (1 multiply-add = 2 FLOPs).
     trace: one LoopTrace per executed loop, in order.
+    reframed: the crop framed the hand loosely and this is a second pass on a tighter box
+        (Estimator.estimate(reframe=True)); joints2d are still in the input crop's px.
     """
 
     handedness: str
@@ -51,6 +53,7 @@ class HandPose:
     loops: int
     gflops: float
     trace: tuple[LoopTrace, ...]
+    reframed: bool = False
 
     @property
     def mean_var2d(self) -> float:

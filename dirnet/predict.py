@@ -31,6 +31,7 @@ class PredictConfig:
     tau_gate: float | None = None
     max_loops: int | None = None
     batch_size: int = 16
+    reframe: bool = True  # a second pass on loosely framed crops (Estimator.estimate(reframe=True))
 
 
 def _read_rgb(path: Path) -> np.ndarray | None:
@@ -53,12 +54,14 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
 
     def flush() -> None:
         poses = estimator.estimate([b[1] for b in batch], [b[2] for b in batch], exit=cfg.exit,
-                                   tau_var=cfg.tau_var, tau_gate=cfg.tau_gate, max_loops=cfg.max_loops)
+                                   tau_var=cfg.tau_var, tau_gate=cfg.tau_gate, max_loops=cfg.max_loops,
+                                   reframe=cfg.reframe)
         for (name, _, hand), pose in zip(batch, poses):
             predictions[name] = {
                 "joints2d": np.round(pose.joints2d, 2).tolist(),
                 "joints3d": np.round(pose.joints3d, 2).tolist(),
                 "loops": pose.loops, "gflops": round(pose.gflops, 4), "handedness": hand,
+                "reframed": pose.reframed,
             }
         batch.clear()
 
@@ -87,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tau-gate", type=float, default=None)
     p.add_argument("--max-loops", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--no-reframe", dest="reframe", action="store_false",
+                   help="one pass per crop, even when the hand fills little of it")
     a = p.parse_args(argv)
     cfg = PredictConfig(a.input_dir, a.out, a.weights, a.hand, a.exit, a.tau_var, a.tau_gate,
-                        a.max_loops, a.batch_size)
+                        a.max_loops, a.batch_size, a.reframe)
     if not cfg.input_dir.is_dir():
         print(f"error: {cfg.input_dir} is not a folder", file=sys.stderr)
         return 2

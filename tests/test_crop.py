@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dirnet.crop import (Box, box_from_points, crop_matrix, crop_rotation_3d, invert_affine,
-                         transform_points, warp)
+from dirnet.crop import (REFRAME_BELOW, Box, box_from_points, crop_matrix, crop_rotation_3d,
+                         invert_affine, reframe_box, transform_points, warp)
 
 
 def test_box_from_points_is_square_centred_and_scaled_by_margin():
@@ -20,6 +20,15 @@ def test_box_from_points_rejects_bad_input():
         box_from_points(np.full((3, 2), np.nan))
     with pytest.raises(ValueError, match="shape"):
         box_from_points(np.zeros((3, 3)))
+
+
+def test_reframe_box_only_for_loosely_framed_hands():
+    hand = np.array([[40.0, 60.0], [120.0, 160.0]])  # extent 100 px: training-style box of 150 px
+    assert reframe_box(hand, 160, 160) is None  # the crop already frames it like the teacher's
+    box = reframe_box(hand, 300, 200)  # the longer side counts: 150 < 0.8 * 300
+    assert box == box_from_points(hand) and box.size == pytest.approx(150.0)
+    assert reframe_box(hand, 200, 200, below=0.7) is None  # 150 >= 0.7 * 200
+    assert 0 < REFRAME_BELOW < 1
 
 
 def test_crop_matrix_maps_box_edges_to_crop_edges():
