@@ -82,9 +82,9 @@ def box_from_points(points: np.ndarray, margin: float = DEFAULT_MARGIN,
     return Box(float(centre[0]), float(centre[1]), size)
 
 
-# A hand whose training-style box is smaller than this share of the crop side is loosely framed
-# (measured on held-out crops: from a crop twice the teacher's margin on, a second pass around the
-# first estimate gains; at the teacher's own framing it does not).
+# A hand whose training-style box is smaller than this share of the crop side is loosely framed:
+# a second pass around the first estimate gains from margin 2 on and leaves crops framed like the
+# training ones alone (tools/framing_study.py, docs/MODEL_CARD.md).
 REFRAME_BELOW = 0.8
 
 

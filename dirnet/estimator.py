@@ -190,7 +190,8 @@ class Estimator:
                     poses[i] = replace(pose, gflops=poses[i].gflops + pose.gflops, reframed=True)
         return poses
 
-    def _run(self, crops, handedness, policy: ExitPolicy, boxes=None) -> list[HandPose]:
+    def _run(self, crops: Sequence[np.ndarray], handedness: Sequence[str], policy: ExitPolicy,
+             boxes: Sequence[Box] | None = None) -> list[HandPose]:
         images, matrices = self.preprocess(crops, handedness, boxes)
         result = run_with_exits(self.model, images, policy)
         return [self._pose(result, i, m, hand, policy)
