@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from .baseline import BASELINE_RES, BaselineReport, compare_on_found, mediapipe_errors
 from .estimator import EstimatorDefaults
-from .eval_data import EvalSource, open_source, parse_spec
+from .eval_data import DataSpec, EvalSource, open_source, parse_spec
 from .exits import EXIT_MODES, ExitPolicy, exit_probability, mean_variance
 from .flops import StageFlops, count_stage_flops
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
@@ -383,7 +383,7 @@ _COLUMNS = (("n", "n", "{:d}"), ("err2d_px_mean", "2D px", "{:.2f}"), ("err2d_me
             ("mean_loops", "loops", "{:.2f}"), ("mean_gflops", "GFLOPs", "{:.3f}"))
 
 
-def _baseline(spec, report: SourceReport, limit: int | None) -> BaselineReport:
+def _baseline(spec: DataSpec, report: SourceReport, limit: int | None) -> BaselineReport:
     """MediaPipe on the source's crops against the main checkpoint at max loops and each exit mode."""
     mp_errors, found = mediapipe_errors(open_source(spec, BASELINE_RES, limit))
     fixed = [k for k in report.chosen if k.startswith("loops_")]  # loops_1 .. loops_max, in order
