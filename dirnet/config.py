@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from .data.augment import NO_AUGMENT, AugmentConfig
+
 __all__ = ["DIRNetConfig", "DataSource", "TrainConfig", "PRESETS"]
 
 # The paper's two model sizes (Sec. 6, Implementation Details).
@@ -22,6 +24,8 @@ class DIRNetConfig:
     max_loops: int = 4  # refiner passes l = 0..max_loops-1 (the paper's l_max + 1)
     feedback: str = "amg"  # "amg" (attention map generator) or "upsample" (Table 3 w/out AMG)
     gate_hidden: int = 64  # hidden nodes of the exit gate MLP
+    head: str = "pool"  # "pool": heads see the globally pooled refiner map (the paper); "spatial":
+                        # plus a learned read-out of where on the map features are (SpatialReadout)
     hand_model: str = "open"  # "open" (shipped MakeHuman hand) or "mano"
     num_shape: int = 4  # length of the hand model's shape vector
     scale_prior: float = 0.8  # nominal crop px per mm of hand at input_res 224 (weak perspective s)
@@ -37,6 +41,8 @@ class DIRNetConfig:
             raise ValueError(f"input_res must be a multiple of 32, got {self.input_res}")
         if self.feedback not in ("amg", "upsample"):
             raise ValueError(f"feedback must be 'amg' or 'upsample', got {self.feedback!r}")
+        if self.head not in ("pool", "spatial"):
+            raise ValueError(f"head must be 'pool' or 'spatial', got {self.head!r}")
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "DIRNetConfig":
@@ -62,11 +68,17 @@ class DIRNetConfig:
 class DataSource:
     """One training source: kind is "teacher" (index.jsonl crops), "synth_dir" (rendered folder),
     "synth" (rendered on the fly), or a public dataset reader ("freihand", "stb", "rhd", "fpha",
-    "panoptic"); weight is its share of each batch."""
+    "panoptic"); weight is its share of each batch. poses: "seen" or "unseen" keeps only the
+    photos whose handshape is kept for training or held out (dirnet.splits), "" keeps all."""
 
     kind: str
     path: str = ""
     weight: float = 1.0
+    poses: str = ""
+
+    def __post_init__(self) -> None:
+        if self.poses not in ("", "seen", "unseen"):
+            raise ValueError(f"poses must be '', 'seen' or 'unseen', got {self.poses!r}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,9 @@ class TrainConfig:
     warmup_steps: int = 200
     sources: tuple[DataSource, ...] = (DataSource("synth"),)
     val_fraction: float = 0.05  # of file-based sources, held out by hash of the file name
-    augment: bool = True
+    augment: AugmentConfig = AugmentConfig()  # YAML: true (defaults), false (none) or a mapping of fields
+    backgrounds: tuple[str, ...] = ()  # photo folders cut into hand-free patches: backgrounds of
+                                       # "synth" renders and of real crops (augment.background_prob)
     out_dir: str = "runs/default"
     seed: int = 0
     log_every: int = 50
@@ -115,7 +129,26 @@ class TrainConfig:
             data["sources"] = tuple(DataSource(**s) for s in data["sources"])
         if "stage_steps" in data:
             data["stage_steps"] = tuple(data["stage_steps"])
+        if "backgrounds" in data:
+            data["backgrounds"] = tuple(data["backgrounds"])
+        if "augment" in data:
+            data["augment"] = _augment(data["augment"])
         return cls(**data)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _augment(value) -> AugmentConfig:
+    """AugmentConfig from a config value: a bool (defaults / none) or a mapping of its fields."""
+    if isinstance(value, AugmentConfig):
+        return value
+    if isinstance(value, bool):
+        return AugmentConfig() if value else NO_AUGMENT
+    if not isinstance(value, dict):
+        raise ValueError(f"augment must be true, false or a mapping, got {value!r}")
+    known = {f.name for f in fields(AugmentConfig)}
+    unknown = set(value) - known
+    if unknown:
+        raise ValueError(f"unknown augment fields {sorted(unknown)}")
+    return AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})

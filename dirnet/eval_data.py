@@ -2,8 +2,8 @@
 and videos with reference landmarks, each cut into hand crops around the labelled joints.
 
 SPEC syntax (see `python -m dirnet.evaluate --help`): `synth:DIR`, `teacher:DIR`, `NAME:DIR` for a
-public dataset reader, an optional `:val[=F]` / `:train[=F]` share, or
-`video:CLIP:REF2D[:REF3D][:left|right]`.
+public dataset reader, an optional `:seen` / `:unseen` handshape split (dirnet.splits) and an
+optional `:val[=F]` / `:train[=F]` share, or `video:CLIP:REF2D[:REF3D][:left|right]`.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .config import TrainConfig
 from .crop import DEFAULT_MARGIN, box_from_points, crop_matrix, invert_affine, warp
 from .hand.skeleton import NUM_JOINTS
 from .metrics import root_relative
+from .splits import POSE_SPLITS, select_poses
 
 __all__ = ["DataSpec", "EvalBatch", "EvalSource", "parse_spec", "open_source", "SAMPLE_KINDS"]
 
@@ -41,17 +42,19 @@ class DataSpec:
     hand: str | None = None
     split: str | None = None  # "train" or "val": one share of a folder source, as dirnet.train splits it
     val_fraction: float = TrainConfig.val_fraction
+    poses: str = ""  # "seen" / "unseen": only the photos of kept / held-out handshapes (dirnet.splits)
 
     @property
     def name(self) -> str:
         """Short file-name-safe label, e.g. "teacher_crops_val" or "video_asl_hand.25fps"."""
         stem = self.path.stem if self.kind == "video" else self.path.resolve().name
+        stem += f"_{self.poses}" if self.poses else ""
         stem += f"_{self.split}" if self.split else ""
         return f"{self.kind}_" + "".join(c if c.isalnum() or c in "._-" else "_" for c in stem)
 
 
 def parse_spec(text: str) -> DataSpec:
-    """Parse KIND:PATH or video:CLIP:REF2D[:REF3D][:left|right].
+    """Parse KIND:PATH[:seen|:unseen][:val[=F]|:train[=F]] or video:CLIP:REF2D[:REF3D][:left|right].
 
     Raises:
         ValueError: unknown kind or malformed spec.
@@ -68,8 +71,9 @@ def parse_spec(text: str) -> DataSpec:
                         Path(parts[2]) if len(parts) == 3 else None, hand)
     if kind not in SAMPLE_KINDS:
         raise ValueError(f"unknown data kind {kind!r} in {text!r}, known: video, {', '.join(SAMPLE_KINDS)}")
-    path, _, split = rest.rpartition(":")
-    name, _, fraction = split.partition("=")
+    split, value, poses = None, TrainConfig.val_fraction, ""
+    path, _, last = rest.rpartition(":")
+    name, _, fraction = last.partition("=")
     if path and name in ("train", "val"):
         try:
             value = float(fraction) if fraction else TrainConfig.val_fraction
@@ -77,8 +81,11 @@ def parse_spec(text: str) -> DataSpec:
             raise ValueError(f"bad split fraction {fraction!r} in {text!r}") from None
         if not 0.0 < value < 1.0:
             raise ValueError(f"split fraction must be in (0, 1), got {value} in {text!r}")
-        return DataSpec(kind, Path(path), split=name, val_fraction=value)
-    return DataSpec(kind, Path(rest))
+        split, rest = name, path
+        path, _, last = rest.rpartition(":")
+    if path and last in POSE_SPLITS:
+        poses, rest = last, path
+    return DataSpec(kind, Path(rest), split=split, val_fraction=value, poses=poses)
 
 
 @dataclass
@@ -157,7 +164,8 @@ def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
     from .data.readers import project, read_samples
     from .train_data import split_samples
 
-    samples = read_samples("synth_dir" if spec.kind == "synth" else spec.kind, spec.path)
+    samples = select_poses(read_samples("synth_dir" if spec.kind == "synth" else spec.kind, spec.path),
+                           spec.poses)
     if spec.split:
         train, val = split_samples(samples, spec.val_fraction)
         samples = train if spec.split == "train" else val

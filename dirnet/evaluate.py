@@ -77,14 +77,14 @@ def forward_loops(model, images: torch.Tensor, with_features: bool = False
     Returns:
         (one LoopOutput per loop, one (B, fc_dim) feature tensor per loop or None).
     """
-    var1 = getattr(model, "source", model).var_head.var1  # FastDIRNet keeps its DIRNet as .source
+    net = getattr(model, "source", model)  # FastDIRNet keeps its DIRNet as .source
     features = model.forward_features(images)
     outputs, feats, attention = [], [], None
     for loop in range(model.cfg.max_loops):
         refined = model.forward_refine(features, loop, attention)
         outputs.append(model.forward_head(refined))
         if with_features:
-            feats.append(var1(refined.mean((2, 3))))
+            feats.append(net.var_head.var1(net.summarize(refined)))
         if loop + 1 < model.cfg.max_loops:
             attention = model.attention(refined)
     return outputs, (feats if with_features else None)

@@ -75,7 +75,7 @@ def count_stage_flops(model) -> StageFlops:
         counts["fe"], c[0] = c[0], 0
         refined = model.forward_refine(features, 0)
         counts["rf"], c[0] = c[0], 0
-        h = refined.mean((2, 3))
+        h = model.summarize(refined)
         model.pose_head(h)
         _, _, f = model.var_head(h)
         counts["head"], c[0] = c[0], 0
@@ -114,7 +114,8 @@ def table3(preset: str, loops: int | None = None) -> dict:
                                    num_shape=hand.num_shape)
     model = DIRNet(cfg, hand)
     stage = count_stage_flops(model)
-    shared = _params([model.stem, model.fe_stages, model.pose_head, model.var_head])
+    shared = _params([m for m in (model.stem, model.fe_stages, model.readout, model.pose_head,
+                                  model.var_head) if m is not None])
     no_iter_params = shared + _loop_norm_params(model, 1)
     iter_params = shared + _loop_norm_params(model, loops)
     return {

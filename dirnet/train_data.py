@@ -8,15 +8,19 @@ hash of the file name (stable across runs), is held out for validation.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+from pathlib import Path
 
 import torch
 
 from .config import TrainConfig
-from .data.augment import NO_AUGMENT, AugmentConfig
+from .data.backgrounds import BackgroundBank
+from .data.compose import cut_out, paste_on_backgrounds
 from .data.dataset import IMAGE_MEAN, IMAGE_STD, MixedDataset, TensorHandDataset, make_loader
 from .data.readers import read_samples
+from .splits import select_poses
 
 __all__ = ["TrainData", "split_samples"]
 
@@ -53,13 +57,14 @@ class TrainData:
                  device: torch.device | str = "cpu"):
         res = cfg.model.input_res
         self.device = torch.device(device)
-        augment = AugmentConfig() if cfg.augment else NO_AUGMENT
+        self.augment = augment = cfg.augment
+        self.bank = background_bank(cfg, res)
         file_sources, val_sets, self.synth_weight = [], [], 0.0
         for source in cfg.sources:
             if source.kind == "synth":
                 self.synth_weight += source.weight
                 continue
-            samples = read_samples(source.kind, source.path)
+            samples = select_poses(read_samples(source.kind, source.path), source.poses)
             train, val = split_samples(samples, cfg.val_fraction)
             log.warning("%s %s: %d train / %d val samples", source.kind, source.path, len(train), len(val))
             file_sources.append((TensorHandDataset.from_samples(train, size=_STORE_RES, res=res,
@@ -80,8 +85,10 @@ class TrainData:
         if self.synth_count:
             from .data.synth import SynthRenderer
             from .hand import create_hand_model
-            self.renderer = SynthRenderer(create_hand_model(cfg.model.hand_model), res=res, device=self.device)
+            self.renderer = SynthRenderer(create_hand_model(cfg.model.hand_model), res=res, device=self.device,
+                                          backgrounds=self.bank)
             self._synth_gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 7919 + rank)
+        self._compose_gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 104729 + rank)
         self._val = self._build_val(val_sets, cfg)
 
     def _synth_batch(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -111,11 +118,48 @@ class TrainData:
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         parts = []
         if self._loader_iter is not None:
-            parts.append({k: v.to(self.device) for k, v in self._file_batch(next(self._loader_iter)).items()})
+            real = {k: v.to(self.device) for k, v in self._file_batch(next(self._loader_iter)).items()}
+            real["image"] = self._compose(real)
+            parts.append(real)
         if self.synth_count:
             parts.append(self._synth_batch(self.synth_count, self._synth_gen))
         keys = ("image", "joints2d", "joints3d", "has2d", "has3d", "valid2d")
         return {k: torch.cat([p[k].float() for p in parts]) for k in keys}
 
+    def _compose(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Real crops on new backgrounds and behind occluders, per the augment settings."""
+        images, gen = batch["image"], self._compose_gen
+        if self.augment.background_prob > 0:
+            images = paste_on_backgrounds(images, batch["joints2d"], batch["valid2d"],
+                                          self.augment.background_prob, gen, self.bank)
+        if self.augment.cutout_prob > 0:
+            images = cut_out(images, batch["joints2d"], self.augment.cutout_prob, gen, self.bank)
+        return images
+
     def val_batches(self) -> list[dict[str, torch.Tensor]]:
         return self._val
+
+
+def background_bank(cfg: TrainConfig, res: int) -> BackgroundBank | None:
+    """Hand-free patches of cfg.backgrounds' photos, or None when none are named.
+
+    Patches avoid every hand box that the config's teacher sources found in those photos.
+    """
+    if not cfg.backgrounds:
+        return None
+    boxes: dict[Path, list[list[float]]] = {}
+    for source in cfg.sources:
+        index = Path(source.path) / "index.jsonl"
+        if source.kind != "teacher" or not index.is_file():
+            continue
+        for line in index.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            cx, cy, size = record["box"]
+            boxes.setdefault(Path(record["source"]).resolve(), []).append(
+                [cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2])
+    banks = []
+    for folder in map(Path, cfg.backgrounds):
+        root = folder.resolve()
+        avoid = {path.relative_to(root).as_posix(): b for path, b in boxes.items() if root in path.parents}
+        banks.append(BackgroundBank.from_folder(folder, res, avoid_boxes=avoid, seed=cfg.seed).patches)
+    return BackgroundBank(torch.cat(banks))

@@ -35,11 +35,14 @@ class AugmentConfig:
     blur_sigma: float = 1.5                       # ... with sigma in [0.3, this] px (<= 2)
     noise_prob: float = 0.3                       # chance of sensor noise ...
     noise_std: float = 0.04                       # ... of at most this std (RGB in [0, 1])
+    background_prob: float = 0.0                  # chance a real crop's hand is pasted on another
+                                                  # background (dirnet.data.compose); batch level
+    cutout_prob: float = 0.0                      # chance of a random occluder over part of the hand
 
 
 # Evaluation: the plain centred crop.
 NO_AUGMENT = AugmentConfig(rotation_deg=0.0, scale=(1.0, 1.0), shift=0.0, colour=0.0,
-                           blur_prob=0.0, noise_prob=0.0)
+                           blur_prob=0.0, noise_prob=0.0, background_prob=0.0, cutout_prob=0.0)
 
 
 @dataclass(frozen=True)

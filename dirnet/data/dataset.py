@@ -226,7 +226,7 @@ def _resized(image: np.ndarray, sample: HandSample, size: int) -> tuple[np.ndarr
     interpolation = cv2.INTER_AREA if sx < 1 or sy < 1 else cv2.INTER_LINEAR
     return (cv2.resize(image, (size, size), interpolation=interpolation),
             HandSample(sample.image_path, joints2d, sample.joints3d, sample.handedness,
-                       sample.visibility, K))
+                       sample.visibility, K, sample.source))
 
 
 class MixedDataset(ConcatDataset):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 __all__ = ["LoopNorm", "BasicBlock", "Stem", "AttentionMapGenerator", "UpsampleFeedback",
-           "PoseHead", "UncertaintyHead", "ExitGate"]
+           "SpatialReadout", "PoseHead", "UncertaintyHead", "ExitGate"]
 
 
 class LoopNorm(nn.Module):
@@ -53,6 +53,20 @@ class Stem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.relu(self.bn(self.conv(x))))
+
+
+class SpatialReadout(nn.Module):
+    """Where the refiner's features are: a 1x1 conv to a few channels, flattened over the map and
+    mapped back to the pooled width. Global pooling alone discards position, which a regressor
+    then has to rediscover from far more data than we have (issue 10's study)."""
+
+    def __init__(self, channels: int, side: int, reduced: int = 16):
+        super().__init__()
+        self.reduce = nn.Sequential(nn.Conv2d(channels, reduced, 1), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(reduced * side * side, channels)
+
+    def forward(self, refined: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.reduce(refined).flatten(1))
 
 
 class AttentionMapGenerator(nn.Module):

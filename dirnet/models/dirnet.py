@@ -17,7 +17,7 @@ from torch import nn
 from ..config import DIRNetConfig
 from ..geometry import rot6d_to_matrix, weak_perspective
 from ..hand.base import HandModel
-from .blocks import (AttentionMapGenerator, BasicBlock, ExitGate, PoseHead, Stem,
+from .blocks import (AttentionMapGenerator, BasicBlock, ExitGate, PoseHead, SpatialReadout, Stem,
                      UncertaintyHead, UpsampleFeedback)
 
 __all__ = ["LoopOutput", "DIRNet", "create_model", "dirnet_fpha", "dirnet_stb", "IMAGE_MEAN", "IMAGE_STD",
@@ -85,6 +85,8 @@ class DIRNet(nn.Module):
         num_up = sum(1 for s in strides[split:] if s == 2)
         self.feedback = (AttentionMapGenerator(widths[-1], num_up) if cfg.feedback == "amg"
                          else UpsampleFeedback(num_up))
+        self.readout = (SpatialReadout(widths[-1], cfg.input_res // 32) if cfg.head == "spatial"
+                        else None)
         self.pose_head = PoseHead(widths[-1], cfg.fc_dim, cfg.num_shape)
         self.var_head = UncertaintyHead(widths[-1], cfg.fc_dim)
         self.gate = ExitGate(cfg.fc_dim, cfg.gate_hidden)
@@ -113,9 +115,14 @@ class DIRNet(nn.Module):
         """AMG (or the parameter-free upsampling of Table 3): map in [0, 1] shaped like FE output."""
         return self.feedback(refined)
 
+    def summarize(self, refined: torch.Tensor) -> torch.Tensor:
+        """The heads' input h (B, C): the pooled refiner map, plus where features are ("spatial")."""
+        h = refined.mean((2, 3))
+        return h if self.readout is None else h + self.readout(refined)
+
     def forward_head(self, refined: torch.Tensor) -> LoopOutput:
         """Pose predictor, hand model, weak-perspective projection, uncertainty and gate."""
-        h = refined.mean((2, 3))
+        h = self.summarize(refined)
         pose, shape, rot6d, trans, log_scale = self.pose_head(h)
         alpha2d, alpha3d, f = self.var_head(h)
         res = self.cfg.input_res

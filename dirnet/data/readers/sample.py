@@ -29,6 +29,8 @@ class HandSample:
         visibility: (21,) bool, True where the joint is visible in the image, or None (unknown).
             Informational: which 2D labels are usable is told by NaN in joints2d.
         K: (3, 3) float64 intrinsics of the image, or None.
+        source: the original photo or video a derived crop was cut from (teacher crops), or None
+            when image_path is the original.
     """
 
     image_path: Path
@@ -37,6 +39,7 @@ class HandSample:
     handedness: str
     visibility: np.ndarray | None = None
     K: np.ndarray | None = None
+    source: Path | None = None
 
     def __post_init__(self) -> None:
         self.image_path = Path(self.image_path)

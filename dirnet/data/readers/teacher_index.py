@@ -35,7 +35,8 @@ def read_teacher_index(root: str | Path, min_score: float = 0.0) -> list[HandSam
                     continue
                 samples.append(HandSample(image_path=index.parent / record["file"],
                                           joints2d=record["joints2d"], joints3d=record["joints3d"],
-                                          handedness=record["handedness"]))
+                                          handedness=record["handedness"],
+                                          source=Path(record["source"])))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{index}:{number}: bad teacher record ({exc})") from exc
     return samples

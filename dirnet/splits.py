@@ -1,0 +1,54 @@
+"""Held-out handshapes: which photos of the class-named folders no model may train on.
+
+Two folders of `../shared/data/hand_photos` name each photo's handshape: `sign_digits`
+(`<digit>__IMG_....jpg`) and `asl_letters` (`<split>__<letter><n>_jpg...`). Half of each folder's
+classes are held out, so the generalisation benchmark can score poses a model never saw
+(memorising a handshape cannot pass). Every other folder has no held-out poses.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+__all__ = ["POSE_SPLITS", "HELD_OUT_CLASSES", "pose_class", "is_held_out_pose", "select_poses"]
+
+POSE_SPLITS = ("seen", "unseen")
+
+# Folder name -> pattern whose group(1) is the photo's class.
+_CLASS_PATTERNS = {
+    "sign_digits": re.compile(r"^(\d)__"),
+    "asl_letters": re.compile(r"^[a-z]+__([A-Z])\d"),
+}
+# Digits 5-9 and every second letter: shapes unlike the kept ones (5 spreads all fingers, 0-4 count).
+HELD_OUT_CLASSES = {
+    "sign_digits": frozenset("56789"),
+    "asl_letters": frozenset("BDFHJLNPRTVXZ"),
+}
+
+
+def pose_class(source: str | Path) -> tuple[str, str] | None:
+    """(folder, class) of a source photo of a class-named folder, else None.
+
+    Args:
+        source: path of the photo (its parent folder's name and file name are read).
+    """
+    path = Path(source)
+    pattern = _CLASS_PATTERNS.get(path.parent.name)
+    match = pattern.match(path.name) if pattern else None
+    return (path.parent.name, match.group(1)) if match else None
+
+
+def is_held_out_pose(source: str | Path) -> bool:
+    """True when the photo shows one of its folder's held-out handshapes."""
+    found = pose_class(source)
+    return found is not None and found[1] in HELD_OUT_CLASSES[found[0]]
+
+
+def select_poses(samples: list, poses: str) -> list:
+    """The samples whose photo's handshape is kept for training ("seen"), held out ("unseen"),
+    or all of them (""). A sample's photo is its `source` when set (teacher crops), else its image."""
+    if not poses:
+        return list(samples)
+    keep_unseen = poses == "unseen"
+    return [s for s in samples
+            if is_held_out_pose(s.source if s.source is not None else s.image_path) == keep_unseen]
