@@ -31,7 +31,7 @@ from .models.dirnet import DIRNet
 from .train_data import TrainData
 from .weights import save_checkpoint
 
-__all__ = ["train", "load_config", "main", "stage_plan"]
+__all__ = ["train", "load_config", "main", "stage_plan", "trained_on"]
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,21 @@ def _lr_factor(cfg: TrainConfig, stage: Stage, step_in_stage: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
+def trained_on(cfg: TrainConfig) -> list[dict]:
+    """Every data source the weights have seen: this config's and, through `init`, its ancestors'
+    (so a benchmark can tell held-out data from data some earlier run trained on)."""
+    seen = [{"kind": s.kind, "path": s.path, "poses": s.poses} for s in cfg.sources]
+    if cfg.init:
+        from .weights import read_metadata
+        training = read_metadata(cfg.init).get("training", {})
+        earlier = training.get("trained_on") or training.get("config", {}).get("sources", [])
+        seen += [{"kind": s["kind"], "path": s.get("path", ""), "poses": s.get("poses", "")} for s in earlier]
+    return [dict(t) for t in dict.fromkeys(tuple(sorted(s.items())) for s in seen)]
+
+
 def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
-    save_checkpoint(model, out / "last", {"training": {"step": step, "config": cfg.to_dict()}})
+    save_checkpoint(model, out / "last", {"training": {"step": step, "config": cfg.to_dict(),
+                                                       "trained_on": trained_on(cfg)}})
     tensors = {}
     for i, state in opt.state_dict()["state"].items():
         for key, value in state.items():
@@ -299,13 +312,15 @@ def train(cfg: TrainConfig) -> Path:
                 writer.add_scalar(f"val/{key}", value, end)
             log.warning("stage %d (%d loops) validation: %s", stage.index, stage.num_loops,
                         {k: round(v, 2) for k, v in metrics.items()})
-            save_checkpoint(model, out / f"stage{stage.index}", {"training": {"step": end, "validation": metrics}})
+            save_checkpoint(model, out / f"stage{stage.index}", {"training": {
+                "step": end, "validation": metrics, "trained_on": trained_on(cfg)}})
             _save_state(out, model, opt, end, cfg)
         start_step = end
     bar.close()
     final = out / "final"
     if rank == 0:
-        save_checkpoint(model, final, {"training": {"config": cfg.to_dict(), "validation": history,
+        save_checkpoint(model, final, {"training": {"config": cfg.to_dict(), "trained_on": trained_on(cfg),
+                                                    "validation": history,
                                                     "steps": total_steps, "world_size": world,
                                                     "device": str(device)}})
         _plot_curves(csv_path, out / "loss_curves.png")

@@ -27,6 +27,9 @@ __all__ = ["TrainData", "split_samples"]
 log = logging.getLogger(__name__)
 
 _STORE_RES = 160  # decoded size kept in memory; crops are re-cut from it at the input resolution
+# Batches per sampler epoch. The weighted sampler materialises an epoch's indices as a Python
+# list: 10**8 of them took ~5 GB and minutes per run; a short epoch is simply started again.
+_EPOCH_BATCHES = 2000
 _VAL_BATCHES = 8
 
 
@@ -79,7 +82,7 @@ class TrainData:
             mixed = MixedDataset(file_sources)
             gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
             self._loader = make_loader(mixed, file_count, workers=cfg.num_workers,
-                                       num_samples=10**8, generator=gen)
+                                       num_samples=file_count * _EPOCH_BATCHES, generator=gen)
             self._loader_iter = iter(self._loader)
         self.renderer = None
         if self.synth_count:
@@ -118,7 +121,12 @@ class TrainData:
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         parts = []
         if self._loader_iter is not None:
-            real = {k: v.to(self.device) for k, v in self._file_batch(next(self._loader_iter)).items()}
+            try:
+                loaded = next(self._loader_iter)
+            except StopIteration:  # end of a sampler epoch: draw the next
+                self._loader_iter = iter(self._loader)
+                loaded = next(self._loader_iter)
+            real = {k: v.to(self.device) for k, v in self._file_batch(loaded).items()}
             real["image"] = self._compose(real)
             parts.append(real)
         if self.synth_count:

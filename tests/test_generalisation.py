@@ -140,7 +140,8 @@ def test_benchmark_groups_held_out_sources_poses_and_in_domain(tmp_path, capsys)
     write_teacher_folder(teacher / "counting_wall", [f"/p/counting_wall/set1_{i}.jpg" for i in range(4)])
     write_teacher_folder(teacher / "sign_digits", [f"/p/sign_digits/{d}__IMG_{d}{k}.jpg"
                                                    for d in range(10) for k in range(3)])
-    write_teacher_folder(teacher / "gesture_lab", [f"/p/gesture_lab/palm__{i:03d}.jpg" for i in range(60)])
+    write_teacher_folder(teacher / "gesture_lab", [f"/p/gesture_lab/palm__{i:03d}.jpg" for i in range(200)],
+                         size=64)
     write_synth_set(root / "synth" / "test128", n=4)
     weights = write_checkpoint(tmp_path / "w")
     out = tmp_path / "out"
@@ -154,8 +155,31 @@ def test_benchmark_groups_held_out_sources_poses_and_in_domain(tmp_path, capsys)
     assert set(groups) == {"held-out sources", "held-out poses", "synthetic", "in-domain"}
     assert groups["held-out sources"]["n"] == 4 and groups["held-out poses"]["n"] == 15
     in_domain = groups["in-domain"]
-    assert 0 < in_domain["n"] < 60 and in_domain["sources"] == ["teacher_gesture_lab_val"]
+    # The validation share is drawn by a hash of each file's path: about 5% of 200 crops.
+    assert 0 < in_domain["n"] < 40 and "teacher_gesture_lab_val" in in_domain["sources"]
+    assert all(name.endswith("_val") for name in in_domain["sources"])
     for g in groups.values():
         assert g["err2d_median"] > 0 and 0 < g["gate_loops"] <= 3
     assert "| held-out poses | 15 |" in (out / "benchmark.md").read_text()
     assert (out / "benchmark.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_held_out_rows_drop_what_the_checkpoint_trained_on(tmp_path):
+    """Training records every source it saw, through `init` too; the benchmark moves those out of
+    the held-out rows."""
+    from dirnet.benchmark import BenchmarkConfig, assign_groups, benchmark_specs, checkpoint_trained_on
+    from dirnet.train import trained_on
+    from tests.test_evaluate import tiny_model
+
+    save_checkpoint(tiny_model(), tmp_path / "parent", {"training": {"trained_on": [
+        {"kind": "teacher", "path": "data/teacher/counting_wall", "poses": ""}]}})
+    cfg = TrainConfig.from_dict({"init": str(tmp_path / "parent"), "sources": [
+        {"kind": "teacher", "path": "data/teacher/sign_digits", "poses": "seen"}, {"kind": "synth"}]})
+    seen = trained_on(cfg)
+    assert {(Path(s["path"]).name, s["poses"]) for s in seen} == {
+        ("sign_digits", "seen"), ("", ""), ("counting_wall", "")}
+    groups = assign_groups(benchmark_specs(BenchmarkConfig(Path("w"))),
+                           checkpoint_trained_on({"training": {"trained_on": seen}}))
+    assert [Path(t.split(":")[1]).name for t in groups["trained on (not held out)"]] == ["counting_wall"]
+    assert any("sign_digits" in t and t.endswith(":unseen") for t in groups["held-out poses"])
+    assert any("webcam_rooms" in t for t in groups["held-out sources"])
