@@ -23,7 +23,7 @@ from dirnet.io import write_text_atomic
 
 __all__ = [
     "pose_features", "Gesture", "GestureMatch", "GestureStore", "GestureMatcher", "GestureCapture",
-    "STARTER_GESTURES", "FEATURE_SCALE",
+    "STARTER_GESTURES", "FEATURE_SCALE", "open_store",
 ]
 
 STARTER_GESTURES = Path(__file__).resolve().parents[1] / "assets" / "gestures.json"
@@ -170,6 +170,35 @@ class GestureStore:
             for g in self.gestures.values()]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, json.dumps(data))
+
+
+def open_store(path: Path, starters: Path = STARTER_GESTURES) -> tuple[GestureStore, str | None]:
+    """The user's gesture store, never failing: a broken file is left for the user to rescue.
+
+    Tries `path`, then `<path>.recovered.json` (where edits went the last time `path` was
+    broken); when those and the starters are all broken, starts with no gestures under a new
+    `<path>.recovered-N.json` name.
+
+    Returns:
+        (store, message): message is one line saying what was broken and what is used instead,
+        None when `path` (or the starters) loaded.
+    """
+    path = Path(path)
+    problems: list[str] = []
+    for candidate in (path, path.with_suffix(".recovered.json")):
+        try:
+            store = GestureStore(candidate, starters)
+        except ValueError as exc:
+            if str(exc) not in problems:
+                problems.append(str(exc))
+            continue
+        return store, (f"{'; '.join(problems)}; using {store.path}" if problems else None)
+    n = 2
+    while path.with_suffix(f".recovered-{n}.json").exists():
+        n += 1
+    fresh = path.with_suffix(f".recovered-{n}.json")
+    store = GestureStore(fresh, starters=fresh)  # neither exists: an empty store
+    return store, f"{'; '.join(problems)}; starting with no gestures in {fresh}"
 
 
 class GestureMatcher:

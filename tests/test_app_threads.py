@@ -1,8 +1,11 @@
 """CaptureThread and InferenceWorker: real frames, latest-frame-wins, recording, errors, clean stops."""
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
+import av
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -63,19 +66,24 @@ def test_latest_frame_wins(qtbot, worker, demo_frames):
     assert processed[-1] == 29 and len(processed) < len(demo_frames)  # stale frames were skipped
 
 
-def test_recording_through_the_worker_is_finalised_on_stop(qtbot, worker, demo_frames, tmp_path):
+def test_recording_keeps_every_submitted_frame_and_is_finalised_on_stop(qtbot, worker, demo_frames, tmp_path):
     with qtbot.waitSignal(worker.recording_changed, timeout=10_000) as sig:
-        worker.start_recording(tmp_path, {"source": "test"})
-    session = sig.args[0]
-    for i, frame in enumerate(demo_frames[:5]):
-        worker.submit(frame, i / 25, i)
-        qtbot.waitUntil(lambda i=i: bool(worker.results) and worker.results[-1].result.index == i,
-                        timeout=60_000)
+        worker.start_recording(tmp_path)
+    session = Path(sig.args[0])
+    for i, frame in enumerate(demo_frames[:12]):
+        worker.submit(frame, 3.0 + i / 25, i)  # faster than the worker processes: most are skipped
+    qtbot.waitUntil(lambda: bool(worker.results) and worker.results[-1].result.index == 11, timeout=60_000)
     worker.stop()  # like closing the window mid-recording
-    names = sorted(p.name for p in (tmp_path / session.split("/")[-1]).iterdir())
-    assert names == ["annotated.mp4", "frames.jsonl", "raw.mp4", "session.json"]
-    lines = (tmp_path / session.split("/")[-1] / "frames.jsonl").read_text().splitlines()
-    assert len(lines) == 5
+    assert sorted(p.name for p in session.iterdir()) == ["annotated.mp4", "frames.jsonl", "raw.mp4",
+                                                         "session.json"]
+    lines = [json.loads(x) for x in (session / "frames.jsonl").read_text().splitlines()]
+    assert lines[-1]["frame"] == 11 and len(lines) < 12  # results only for the processed frames
+    for name in ("raw.mp4", "annotated.mp4"):  # ... but every captured frame, at its capture time
+        with av.open(str(session / name)) as container:
+            times = [float(f.time) for f in container.decode(video=0)]
+        assert times == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
+    meta = json.loads((session / "session.json").read_text())
+    assert meta["frames"] == 12 and meta["results"] == len(lines) and meta["settings"]["tau_gate"] > 0
 
 
 def test_capture_reports_bad_sources_and_keeps_retrying_cameras(qtbot):
