@@ -142,9 +142,9 @@ class VideoSource:
         remaining = self.frame_count - self.position - 1 if self.frame_count > 0 else _MAX_GAP
         for _ in range(max(remaining, 0) + 1):
             ok, bgr = self._cap.read()
-            if ok:
-                position = round(self._cap.get(cv2.CAP_PROP_POS_MSEC) * self.fps / 1000.0)
-                position = max(position, self.position + 1)
+            position = round(self._cap.get(cv2.CAP_PROP_POS_MSEC) * self.fps / 1000.0) if ok else -1
+            # a frame stamped before the last one (decoded late out of a damaged stretch) is dropped
+            if position > self.position:
                 self.skipped += position - self.position - 1
                 self.position = position
                 return bgr
