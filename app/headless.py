@@ -111,6 +111,11 @@ def _wait_for_source(config: AppConfig, err: TextIO) -> FrameSource | None:
             return source
 
 
+def _skipped(source: FrameSource) -> str:
+    what = "files" if source.name.endswith("/") else "frames"
+    return f"{source.skipped} unreadable {what}" if source.skipped else ""
+
+
 def run_headless(config: AppConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run until the source ends, --max-frames is reached, or Ctrl+C / SIGTERM.
 
@@ -150,6 +155,12 @@ def _run(config: AppConfig, out: TextIO, err: TextIO, signals: _Signals) -> int:
     if source is None:
         return 1
     name = source.name
+    first = source.read()  # before the model loads: a file with nothing readable fails at once
+    if first is None and not source.live:
+        source.close()
+        skipped = _skipped(source)
+        print(f"nothing could be read from {name}" + (f" ({skipped})" if skipped else ""), file=err)
+        return 1
     estimator, messages = load_estimator(config.weights, config.device, config.threads)
     for message in messages:
         print(message, file=err)
@@ -161,11 +172,11 @@ def _run(config: AppConfig, out: TextIO, err: TextIO, signals: _Signals) -> int:
     pipeline = Pipeline(estimator, settings_from_config(config), matcher)
     recorder = _start_recording(config, source, pipeline, out, err) if config.record else None
     status = 1 if config.record and recorder is None else 0
-    frames, skipped, start, last_print, done = 0, 0, time.monotonic(), time.monotonic(), []
+    frames, skipped, start, last_print, done = 0, "", time.monotonic(), time.monotonic(), []
     buffer: np.ndarray | None = None
     try:
         while config.max_frames is None or frames < config.max_frames:
-            frame = source.read()
+            frame, first = (first, None) if first is not None else (source.read(), None)
             if frame is None:
                 if not source.live:
                     break
@@ -208,14 +219,10 @@ def _run(config: AppConfig, out: TextIO, err: TextIO, signals: _Signals) -> int:
                 status = status or 1
         pipeline.close()
         if source is not None:
-            skipped = source.skipped
+            skipped = _skipped(source)
             source.close()
     if skipped:
-        what = "files" if name.endswith("/") else "frames"
-        print(f"{name}: skipped {skipped} unreadable {what}", file=err)
-    if frames == 0 and status == 0:
-        print(f"nothing could be read from {name}", file=err)
-        status = 1
+        print(f"{name}: skipped {skipped}", file=err)
     elapsed = time.monotonic() - start
     print(f"done: {frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps)"
           + (f", recorded into {recorder.path}" if recorder else ""), file=out, flush=True)

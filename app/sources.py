@@ -28,6 +28,7 @@ __all__ = ["FrameSource", "SourceError", "CameraSource", "VideoSource", "ImageFo
 
 log = logging.getLogger(__name__)
 
+_CV_LOG_ERROR = 2  # OpenCV's LOG_LEVEL_ERROR (cv2 exports the setter, not the constants)
 _MAX_GAP = 250  # failed reads to try through when a video does not know its frame count
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -67,7 +68,12 @@ class CameraSource:
         self.position = -1
         self.name = f"camera {index}"
         backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
-        self._cap = cv2.VideoCapture(index, backend)
+        level = cv2.getLogLevel()
+        cv2.setLogLevel(_CV_LOG_ERROR)  # no OpenCV warnings per attempt: the error below says it once
+        try:
+            self._cap = cv2.VideoCapture(index, backend)
+        finally:
+            cv2.setLogLevel(level)
         if not self._cap.isOpened():
             raise SourceError(f"camera {index} did not open (unplugged or used by another program?)")
         self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)

@@ -35,6 +35,8 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         OSError: the file cannot be read.
     """
     data = Path(path).read_bytes()
+    if not data:
+        raise UnreadableImage("empty file")
     if jpeg_is_truncated(data):
         raise UnreadableImage("truncated JPEG")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
