@@ -175,17 +175,20 @@ class GestureStore:
 def open_store(path: Path, starters: Path = STARTER_GESTURES) -> tuple[GestureStore, str | None]:
     """The user's gesture store, never failing: a broken file is left for the user to rescue.
 
-    Tries `path`, then `<path>.recovered.json` (where edits went the last time `path` was
-    broken); when those and the starters are all broken, starts with no gestures under a new
-    `<path>.recovered-N.json` name.
+    Tries `path`, then `<path>.recovered.json` and `<path>.recovered-N.json` (where edits went
+    when the files before them were broken); a missing file starts from the starters. When all
+    are broken (the starters too), starts with no gestures under the next free recovered name.
 
     Returns:
         (store, message): message is one line saying what was broken and what is used instead,
         None when `path` (or the starters) loaded.
     """
     path = Path(path)
+    recovered = [path.with_suffix(".recovered.json")]
+    while recovered[-1].exists():
+        recovered.append(path.with_suffix(f".recovered-{len(recovered) + 1}.json"))
     problems: list[str] = []
-    for candidate in (path, path.with_suffix(".recovered.json")):
+    for candidate in (path, *recovered):
         try:
             store = GestureStore(candidate, starters)
         except ValueError as exc:
@@ -193,12 +196,8 @@ def open_store(path: Path, starters: Path = STARTER_GESTURES) -> tuple[GestureSt
                 problems.append(str(exc))
             continue
         return store, (f"{'; '.join(problems)}; using {store.path}" if problems else None)
-    n = 2
-    while path.with_suffix(f".recovered-{n}.json").exists():
-        n += 1
-    fresh = path.with_suffix(f".recovered-{n}.json")
-    store = GestureStore(fresh, starters=fresh)  # neither exists: an empty store
-    return store, f"{'; '.join(problems)}; starting with no gestures in {fresh}"
+    store = GestureStore(recovered[-1], starters=recovered[-1])  # neither exists: an empty store
+    return store, f"{'; '.join(problems)}; starting with no gestures in {store.path}"
 
 
 class GestureMatcher:

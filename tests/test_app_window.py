@@ -104,3 +104,13 @@ def test_unusable_record_folder_is_reported_at_once(qtbot, tmp_path, capsys):
     assert window.video.message() == f"cannot record into {blocker}/sessions: Not a directory"
     assert "Not a directory" in capsys.readouterr().err and not window.controls.record_button.isChecked()
     window.close()
+
+
+def test_broken_gesture_files_do_not_stop_the_window(qtbot, tmp_path, capsys):
+    store = tmp_path / "gestures.json"
+    store.write_text("{broken")
+    store.with_suffix(".recovered.json").write_text("[]")
+    window = MainWindow(AppConfig(source="demo", gestures=store))
+    qtbot.addWidget(window)
+    assert f"using {tmp_path}/gestures.recovered-2.json" in capsys.readouterr().err
+    window.close()
