@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -15,6 +16,7 @@ from PyQt6.QtCore import Qt  # noqa: E402
 from app.capture import CaptureThread  # noqa: E402
 from app.demo import DemoSource  # noqa: E402
 from app.pipeline import PipelineSettings  # noqa: E402
+from app.sources import SourceError  # noqa: E402
 from app.worker import InferenceWorker  # noqa: E402
 
 LOAD_MS = 180_000  # loading torch + the model on a busy 2-core machine
@@ -99,3 +101,52 @@ def test_capture_reports_bad_sources_and_keeps_retrying_cameras(qtbot):
         capture.open("demo", 160, 120, 25)  # and switches when asked
     capture.stop()
     assert not capture.isRunning()
+
+
+class _Camera:
+    """Stands in for camera hardware (the thing under test is CaptureThread): delivers `frames`
+    frames of `size`, then nothing, as when its cable is pulled."""
+
+    live = True
+    skipped = 0
+
+    def __init__(self, index: int, size: tuple[int, int], frames: int) -> None:
+        self.name, self.fps, self.position = f"camera {index}", 30.0, -1
+        self._size, self._left = size, frames
+
+    def read(self):
+        if self._left == 0:
+            return None
+        self._left -= 1
+        self.position += 1
+        time.sleep(0.01)
+        return np.full((self._size[1], self._size[0], 3), self.position % 250, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_camera_that_drops_out_is_reopened_even_at_another_resolution(qtbot):
+    attempts = []
+
+    def opener(spec, width, height, fps, loop=True):
+        attempts.append(spec)
+        if len(attempts) == 1:
+            return _Camera(int(spec), (320, 240), frames=5)
+        if len(attempts) == 2:
+            raise SourceError(f"camera {spec} did not open (unplugged or used by another program?)")
+        return _Camera(int(spec), (640, 480), frames=10**6)  # back, in another mode
+
+    capture = CaptureThread(opener=opener)
+    shapes, errors, statuses, opened = [], [], [], []
+    capture.frame_ready.connect(lambda f, t, i: shapes.append(f.shape), Qt.ConnectionType.DirectConnection)
+    capture.errored.connect(errors.append)
+    capture.status.connect(statuses.append)
+    capture.source_opened.connect(lambda name, fps: opened.append(name))
+    capture.open("7", 320, 240, 30)
+    qtbot.waitUntil(lambda: len([s for s in shapes if s == (480, 640, 3)]) >= 3, timeout=20_000)
+    capture.stop()
+    assert not capture.isRunning()
+    assert shapes[:5] == [(240, 320, 3)] * 5 and set(shapes[5:]) == {(480, 640, 3)}
+    assert errors[0] == "camera 7 stopped delivering frames; retrying every second"
+    assert "camera 7 is back" in statuses and opened == ["camera 7", "camera 7"] and attempts == ["7"] * 3
