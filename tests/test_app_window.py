@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -114,3 +117,21 @@ def test_broken_gesture_files_do_not_stop_the_window(qtbot, tmp_path, capsys):
     qtbot.addWidget(window)
     assert f"using {tmp_path}/gestures.recovered-2.json" in capsys.readouterr().err
     window.close()
+
+
+def test_sigterm_closes_the_window_finalises_the_recording_and_exits_143(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(root / "main.py"), "--source", "demo", "--resolution",
+                             "320x240", "--record", str(tmp_path), "--gestures", str(tmp_path / "g.json")],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not any(p.stat().st_size > 10_000 for p in tmp_path.glob("*/raw.recording.mp4")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
+            time.sleep(0.2)  # the window runs and records
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "Traceback" not in err, err[-2000:]
+    (session,) = tmp_path.glob("session-*")
+    assert (session / "raw.mp4").is_file() and not list(session.glob("*.recording.mp4"))
