@@ -201,7 +201,7 @@ class ControlPanel(QWidget):
         folder.setToolTip("Choose the folder sessions are recorded into")
         folder.clicked.connect(self._choose_record_root)
         self.open_folder_button = QPushButton("Open")
-        self.open_folder_button.setToolTip("Open the recording (or the recordings folder) in the file manager")
+        self.open_folder_button.setToolTip("Show the recording (or the recordings folder) in the file manager")
         self.open_folder_button.clicked.connect(self.open_recordings)
         row.addWidget(self.record_button, 1)
         row.addWidget(folder)

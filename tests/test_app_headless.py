@@ -45,7 +45,8 @@ def test_an_absent_camera_is_waited_for_once_then_given_up():
     code, out, err = _run("--source", "63", "--camera-wait", "1")
     lines = _problems(err)
     assert code == 1 and len(lines) == 2 and "Traceback" not in err, err
-    assert lines[0].startswith("camera 63 did not open") and "waiting for it up to 1 s (Ctrl+C to stop" in lines[0]
+    assert lines[0].startswith("camera 63 did not open")
+    assert "waiting for it up to 1 s (Ctrl+C to stop" in lines[0]
     assert lines[1] == "gave up: camera 63 did not come within 1 s"
 
 
@@ -81,7 +82,8 @@ def test_sigterm_finalises_the_recording_and_exits_143(tmp_path):
     assert proc.returncode == 143 and "interrupted" in err and "Traceback" not in err, err
     (session,) = tmp_path.iterdir()
     lines = (session / "frames.jsonl").read_text().splitlines()
-    assert _frames(session / "raw.mp4") == len(lines) > 0 and json.loads((session / "session.json").read_text())["ended"]
+    assert _frames(session / "raw.mp4") == len(lines) > 0
+    assert json.loads((session / "session.json").read_text())["ended"]
 
 
 def test_mixed_size_photos_and_a_truncated_one_record_into_one_session(tmp_path):

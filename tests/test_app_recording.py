@@ -195,4 +195,5 @@ def test_a_full_disk_stops_recording_with_one_line_and_keeps_the_files(tmp_path)
     names = sorted(p.name for p in session.iterdir())
     assert names == ["annotated.mp4", "frames.jsonl", "raw.mp4", "session.json"]
     raw = _frames_in(session / "raw.mp4")
-    assert raw >= 13 and json.loads((session / "session.json").read_text())["error"].endswith("File too large")
+    meta = json.loads((session / "session.json").read_text())
+    assert raw >= 13 and meta["error"].endswith("File too large")

@@ -282,4 +282,5 @@ def test_predict_skips_truncated_jpegs_and_names_an_unwritable_out(checkpoint, t
                            "--out", str(read_only / "preds.json"), "--weights", str(checkpoint)],
                           capture_output=True, text=True, timeout=120, cwd=root)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.splitlines()[-1] == f"error: cannot write {read_only}/preds.json: Read-only file system"
+    last = done.stderr.splitlines()[-1]
+    assert last == f"error: cannot write {read_only}/preds.json: Read-only file system"

@@ -1,7 +1,7 @@
 """What a kill -9 leaves of a recording: `python tools/kill9_study.py --source SRC [--window] [--at 1 2 5]`.
 
 Starts `main.py --record` (headless, or the window with --window), kills it with SIGKILL the given
-seconds after its first recorded frame, and prints per kill: frames.jsonl lines, the capture frame
+seconds after its first frames.jsonl line, and prints per kill: frames.jsonl lines, the video frame
 the last line names, and the frames that decode from each MP4 (and how many seconds of the video
 before that last line are missing).
 """
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", required=True)
     p.add_argument("--window", action="store_true", help="record from the window, not --headless")
-    p.add_argument("--at", type=float, nargs="+", default=[1.0, 2.0, 5.0], help="seconds after recording starts")
+    p.add_argument("--at", type=float, nargs="+", default=[1.0, 2.0, 5.0],
+                   help="seconds after the first frames.jsonl line")
     a = p.parse_args(argv)
     for seconds in a.at:
         with tempfile.TemporaryDirectory() as tmp:
