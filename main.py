@@ -23,9 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     apply_theme(app)
     window = MainWindow(config)
     # Ctrl+C / SIGTERM close the window (finalising any recording) from the event loop, never from
-    # inside whatever Python code the signal interrupted.
+    # inside whatever Python code the signal interrupted; the exit status says it was interrupted.
+    received: list[int] = []
+
+    def interrupt(signum, _frame) -> None:
+        received.append(signum)
+        QTimer.singleShot(0, window.close)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
+        signal.signal(sig, interrupt)
     window.show()
     window.start()
     code = app.exec()
@@ -33,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     del window  # widgets (and their GL context) must go before the QApplication does
-    return code
+    return 128 + received[0] if received else code
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ stops delivering is closed and re-opened every second until it comes back; a vid
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 from PyQt6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, pyqtSignal
@@ -37,8 +38,11 @@ class CaptureThread(QThread):
     status = pyqtSignal(str)
     fps_updated = pyqtSignal(float)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, opener: Callable[..., FrameSource] = open_source) -> None:
+        """`opener(spec, width, height, fps, loop=True)` opens every source but "auto"; the default
+        is app.sources.open_source (a test passes its own to stand in for camera hardware)."""
         super().__init__(parent)
+        self._opener = opener
         self._mutex = QMutex()
         self._wake = QWaitCondition()
         self._request: SourceRequest | None = None
@@ -82,7 +86,7 @@ class CaptureThread(QThread):
                 if isinstance(self._source, CameraSource):  # if it drops out, wait for it
                     self._current = (str(self._source.index), width, height, fps)
             else:
-                self._source = open_source(spec, width, height, fps, loop=True)
+                self._source = self._opener(spec, width, height, fps, loop=True)
         except Exception as exc:  # (cv2.error too) a bad source must never end the capture thread
             self._source = None
             self.errored.emit(str(exc))

@@ -38,6 +38,7 @@ class AppConfig:
     show_mediapipe: bool = False  # draw MediaPipe's own landmarks beside ours (costs ~17 ms/frame)
     mirror: bool = False  # mirror the view (selfie style); processing always sees the camera image
     headless: bool = False
+    camera_wait: float = 10.0  # headless: seconds to wait for an absent camera before giving up; 0 = forever
     max_frames: int | None = None  # stop after this many processed frames
     record: Path | None = None  # session root: each run records into a new folder under it
     screenshot: Path | None = None  # GUI: save the window after max_frames frames, then quit
@@ -51,6 +52,8 @@ class AppConfig:
             raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
         if self.max_loops is not None and self.max_loops < 1:
             raise ValueError(f"--max-loops must be >= 1, got {self.max_loops}")
+        if self.camera_wait < 0:
+            raise ValueError(f"--camera-wait must be >= 0, got {self.camera_wait}")
         if self.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if not 1 <= self.max_hands <= 2:
@@ -83,6 +86,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-mediapipe", action="store_true", help="draw MediaPipe's landmarks beside ours")
     p.add_argument("--mirror", action="store_true", help="mirror the view (selfie style)")
     p.add_argument("--headless", action="store_true", help="no window; print a status line per second")
+    p.add_argument("--camera-wait", type=float, default=10.0, metavar="S",
+                   help="headless: seconds to wait for a camera that is absent or drops out before "
+                        "giving up (default 10; 0 waits until Ctrl+C)")
     p.add_argument("--max-frames", type=int, help="stop after N processed frames")
     p.add_argument("--record", type=Path, metavar="DIR", help="record a session into a new folder under DIR")
     p.add_argument("--screenshot", type=Path, metavar="PNG",

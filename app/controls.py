@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import Qt, QUrl, pyqtSignal
+from PyQt6.QtGui import QDesktopServices
 from PyQt6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
     QSlider, QSpinBox, QVBoxLayout, QWidget,
@@ -93,6 +94,7 @@ class ControlPanel(QWidget):
         super().__init__(parent)
         self.config = config
         self.record_root = config.record or Path.home() / "dirnet-sessions"
+        self._session: Path | None = None  # the session folder being recorded
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._source_group())
@@ -196,9 +198,14 @@ class ControlPanel(QWidget):
         self.record_button.setObjectName("record")
         self.record_button.toggled.connect(self.record_toggled)
         folder = QPushButton("Folder…")
+        folder.setToolTip("Choose the folder sessions are recorded into")
         folder.clicked.connect(self._choose_record_root)
+        self.open_folder_button = QPushButton("Open")
+        self.open_folder_button.setToolTip("Show the recording (or the recordings folder) in the file manager")
+        self.open_folder_button.clicked.connect(self.open_recordings)
         row.addWidget(self.record_button, 1)
         row.addWidget(folder)
+        row.addWidget(self.open_folder_button)
         self.record_label = QLabel(f"into {self.record_root}")
         self.record_label.setWordWrap(True)
         self.record_label.setObjectName("hint")
@@ -257,8 +264,20 @@ class ControlPanel(QWidget):
             self.record_root = Path(path)
             self.record_label.setText(f"into {self.record_root}")
 
+    def open_recordings(self) -> bool:
+        """Show the session being recorded, else the recordings folder, in the file manager."""
+        folder = self._session or self.record_root
+        if not folder.is_dir():
+            self.record_label.setText(f"{folder} does not exist yet: record something first")
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.record_label.setText(f"no file manager to open {folder}")
+            return False
+        return True
+
     def set_recording(self, path: str) -> None:
         """Reflect the worker's recording state: a session folder, or "" when stopped."""
+        self._session = Path(path) if path else None
         self.record_button.blockSignals(True)
         self.record_button.setChecked(bool(path))
         self.record_button.setText("■ Stop recording" if path else "● Record")

@@ -61,6 +61,7 @@ class DemoSource:
 
     live = False
     name = "demo"
+    skipped = 0
 
     def __init__(self, width: int = 960, height: int = 540, fps: float = 25.0, seed: int = 3) -> None:
         self.width, self.height, self.fps = width, height, fps
@@ -160,6 +161,11 @@ class DemoSource:
         frame = self.render(self._index / self.fps)
         self._index += 1
         return frame
+
+    @property
+    def position(self) -> int:
+        """The number of the frame read last (-1 before the first)."""
+        return self._index - 1
 
     def close(self) -> None:
         pass

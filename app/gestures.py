@@ -23,7 +23,7 @@ from dirnet.io import write_text_atomic
 
 __all__ = [
     "pose_features", "Gesture", "GestureMatch", "GestureStore", "GestureMatcher", "GestureCapture",
-    "STARTER_GESTURES", "FEATURE_SCALE",
+    "STARTER_GESTURES", "FEATURE_SCALE", "open_store",
 ]
 
 STARTER_GESTURES = Path(__file__).resolve().parents[1] / "assets" / "gestures.json"
@@ -170,6 +170,34 @@ class GestureStore:
             for g in self.gestures.values()]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, json.dumps(data))
+
+
+def open_store(path: Path, starters: Path = STARTER_GESTURES) -> tuple[GestureStore, str | None]:
+    """The user's gesture store, never failing: a broken file is left for the user to rescue.
+
+    Tries `path`, then `<path>.recovered.json` and `<path>.recovered-N.json` (where edits went
+    when the files before them were broken); a missing file starts from the starters. When all
+    are broken (the starters too), starts with no gestures under the next free recovered name.
+
+    Returns:
+        (store, message): message is one line saying what was broken and what is used instead,
+        None when `path` (or the starters) loaded.
+    """
+    path = Path(path)
+    recovered = [path.with_suffix(".recovered.json")]
+    while recovered[-1].exists():
+        recovered.append(path.with_suffix(f".recovered-{len(recovered) + 1}.json"))
+    problems: list[str] = []
+    for candidate in (path, *recovered):
+        try:
+            store = GestureStore(candidate, starters)
+        except ValueError as exc:
+            if str(exc) not in problems:
+                problems.append(str(exc))
+            continue
+        return store, (f"{'; '.join(problems)}; using {store.path}" if problems else None)
+    store = GestureStore(recovered[-1], starters=recovered[-1])  # neither exists: an empty store
+    return store, f"{'; '.join(problems)}; starting with no gestures in {store.path}"
 
 
 class GestureMatcher:

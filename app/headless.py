@@ -1,8 +1,9 @@
 """The pipeline without a window: `python main.py --headless --source ... [--max-frames N] [--record DIR]`.
 
 Same Pipeline and recorder as the window, in one thread: every frame of a file is processed (no
-dropping), a camera is read at its own pace. Prints one status line per second on stdout and
-problems as single lines on stderr; Ctrl+C or SIGTERM finalise the recording.
+dropping), a camera is read at its own pace and waited for (up to --camera-wait) when absent.
+Prints one status line per second on stdout and problems as single lines on stderr; Ctrl+C or
+SIGTERM finalise the recording and exit with 130 / 143.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from .drawing import annotate
 from .gestures import GestureMatcher, GestureStore
 from .model import load_estimator
 from .pipeline import FrameResult, Pipeline, PipelineSettings
-from .recording import SessionRecorder
+from .provenance import session_info
+from .recording import RecordingError, SessionRecorder, check_writable
 from .sources import FrameSource, open_auto, open_source
 
 __all__ = ["run_headless", "settings_from_config", "status_line"]
 
-_RETRY_S = 1.0
+_BACKOFF_S = (0.5, 5.0)  # first and longest pause between attempts to open a camera
 
 
 def settings_from_config(config: AppConfig) -> PipelineSettings:
@@ -45,36 +47,120 @@ def status_line(elapsed: float, frames: int, fps: float, result: FrameResult) ->
             f"frame {t.get('total', 0.0):5.1f} ms  gesture {gestures}")
 
 
-def _open(config: AppConfig, err: TextIO) -> FrameSource | None:
+class _Signals:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, so every `finally` runs and
+    the recording is finalised; the signal is remembered for the exit status (128 + its number)."""
+
+    def __enter__(self) -> "_Signals":
+        self.received: int | None = None
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @property
+    def status(self) -> int:
+        return 128 + (self.received or signal.SIGINT)
+
+
+def _try_open(config: AppConfig, err: TextIO) -> tuple[FrameSource | None, str]:
     try:
         if config.source == "auto":
             source, message = open_auto(config.width, config.height, config.fps)
             if message:
                 print(message, file=err)
-            return source
-        return open_source(config.source, config.width, config.height, config.fps)
+            return source, ""
+        return open_source(config.source, config.width, config.height, config.fps), ""
     except (OSError, ValueError) as exc:
-        print(f"cannot open source {config.source!r}: {exc}", file=err)
+        return None, str(exc)
+
+
+def _wait_for_source(config: AppConfig, err: TextIO) -> FrameSource | None:
+    """Open the source; wait for a camera that is not there (yet), up to --camera-wait seconds.
+
+    Says once that it waits and how to stop, then tries again at growing intervals (a camera
+    takes a while to come back; hammering V4L2 helps nothing).
+    """
+    source, problem = _try_open(config, err)
+    if source is not None:
+        return source
+    if not config.source.isdigit():
+        print(f"cannot open source {config.source!r}: {problem}", file=err)
         return None
+    limit = config.camera_wait
+    until = f"up to {limit:g} s (Ctrl+C to stop; --camera-wait 0 waits until then)" if limit \
+        else "until Ctrl+C"
+    print(f"{problem}: waiting for it {until}", file=err, flush=True)
+    deadline, delay = time.monotonic() + limit, _BACKOFF_S[0]
+    while True:
+        left = deadline - time.monotonic()
+        if limit and left <= 0:
+            print(f"gave up: camera {config.source} did not come within {limit:g} s", file=err)
+            return None
+        time.sleep(min(delay, left) if limit else delay)
+        delay = min(delay * 2, _BACKOFF_S[1])
+        source, _ = _try_open(config, err)
+        if source is not None:
+            print(f"{source.name} is delivering frames", file=err)
+            return source
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _skipped(source: FrameSource) -> str:
+    what = "files" if source.name.endswith("/") else "frames"
+    return f"{source.skipped} unreadable {what}" if source.skipped else ""
 
 
 def run_headless(config: AppConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run until the source ends, --max-frames is reached, or Ctrl+C.
+    """Run until the source ends, --max-frames is reached, or Ctrl+C / SIGTERM.
 
     Returns:
-        Exit status: 0 on success, 1 if the source could not be opened (a camera that is not
-        there yet is waited for instead).
+        Exit status: 0 when the run finished; 1 when the source could not be opened or nothing
+        could be read from it, or the recording failed; 2 when the --record folder is unusable
+        (checked before anything loads); 130 / 143 when interrupted by SIGINT / SIGTERM.
     """
-    source = _open(config, err)
-    while source is None:
-        if not (config.source.isdigit() or config.source == "auto"):
-            return 1
-        time.sleep(_RETRY_S)  # a camera may be plugged in: keep trying until Ctrl+C
-        source = _open(config, err)
+    if config.record is not None:
+        try:
+            check_writable(config.record)
+        except RecordingError as exc:
+            print(exc, file=err)
+            return 2
+    with _Signals() as signals:
+        try:
+            return _run(config, out, err, signals)
+        except KeyboardInterrupt:  # while waiting for a camera or loading the model
+            print("interrupted", file=err)
+            return signals.status
+
+
+def _start_recording(config: AppConfig, source: FrameSource, pipeline: Pipeline, out: TextIO,
+                     err: TextIO) -> SessionRecorder | None:
+    info = session_info(config.source, source.name, pipeline.estimator, headless=True)
+    try:
+        recorder = SessionRecorder(config.record, source.fps, info, pipeline.effective_settings())
+    except RecordingError as exc:
+        print(exc, file=err)
+        return None
+    print(f"recording into {recorder.path}", file=out)
+    return recorder
+
+
+def _run(config: AppConfig, out: TextIO, err: TextIO, signals: _Signals) -> int:
+    source = _wait_for_source(config, err)
+    if source is None:
+        return 1
+    name = source.name
+    first = source.read()  # before the model loads: a file with nothing readable fails at once
+    if first is None and not source.live:
+        source.close()
+        skipped = _skipped(source)
+        print(f"nothing could be read from {name}" + (f" ({skipped})" if skipped else ""), file=err)
+        return 1
     estimator, messages = load_estimator(config.weights, config.device, config.threads)
     for message in messages:
         print(message, file=err)
@@ -84,36 +170,38 @@ def run_headless(config: AppConfig, out: TextIO = sys.stdout, err: TextIO = sys.
     except ValueError as exc:
         print(f"gestures not loaded: {exc}", file=err)
     pipeline = Pipeline(estimator, settings_from_config(config), matcher)
-    recorder = None
-    if config.record is not None:
-        recorder = SessionRecorder(config.record, source.fps, {
-            "source": config.source, "headless": True, "settings": vars(pipeline.settings),
-            "weights_trained": bool(getattr(estimator, "is_trained", False))})
-        print(f"recording into {recorder.path}", file=out)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    frames, start, last_print, done = 0, time.monotonic(), time.monotonic(), []
+    recorder = _start_recording(config, source, pipeline, out, err) if config.record else None
+    status = 1 if config.record and recorder is None else 0
+    frames, skipped, start, last_print, done = 0, "", time.monotonic(), time.monotonic(), []
     buffer: np.ndarray | None = None
     try:
         while config.max_frames is None or frames < config.max_frames:
-            frame = source.read()
+            frame, first = (first, None) if first is not None else (source.read(), None)
             if frame is None:
                 if not source.live:
                     break
-                print(f"{source.name} stopped delivering frames; retrying", file=err)
+                print(f"{source.name} stopped delivering frames", file=err)
                 source.close()
-                source = None
-                while source is None:
-                    time.sleep(_RETRY_S)
-                    source = _open(config, err)
+                source = _wait_for_source(config, err)
+                if source is None:
+                    status = 1
+                    break
                 continue
-            t = time.monotonic() if source.live else frames / source.fps
-            result = pipeline.process(frame, t, frames)
+            # files: the frame's own number and time, so a damaged stretch keeps its place
+            index = frames if source.live else source.position
+            t = time.monotonic() if source.live else index / source.fps
+            result = pipeline.process(frame, t, index)
             if result.message:
                 print(result.message, file=err)
             frames += 1
             if recorder is not None:
                 buffer = annotate(result, buffer)
-                recorder.write(result, buffer)
+                try:
+                    recorder.add_frame(frame, index, t)
+                    recorder.add_result(result, buffer, pipeline.effective_settings())
+                except RecordingError as exc:  # e.g. disk full: say so once, keep tracking
+                    print(exc, file=err)
+                    recorder, status = None, 1
             now = time.monotonic()
             done = [x for x in done if now - x < 1.0] + [now]
             if now - last_print >= 1.0:
@@ -121,14 +209,21 @@ def run_headless(config: AppConfig, out: TextIO = sys.stdout, err: TextIO = sys.
                 last_print = now
     except KeyboardInterrupt:
         print("interrupted", file=err)
+        status = signals.status
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if recorder is not None:
-            recorder.close()
+            try:
+                recorder.close()
+            except RecordingError as exc:
+                print(exc, file=err)
+                status = status or 1
         pipeline.close()
         if source is not None:
+            skipped = _skipped(source)
             source.close()
+    if skipped:
+        print(f"{name}: skipped {skipped}", file=err)
     elapsed = time.monotonic() - start
     print(f"done: {frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps)"
           + (f", recorded into {recorder.path}" if recorder else ""), file=out, flush=True)
-    return 0
+    return status

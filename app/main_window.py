@@ -21,11 +21,12 @@ from .capture import CaptureThread
 from .config import AppConfig
 from .controls import ControlPanel
 from .gesture_panel import GesturePanel
-from .gestures import GestureStore
+from .gestures import open_store
 from .headless import settings_from_config
 from .panels.heatmaps import HeatmapPanel
 from .panels.plots import StatsPanel
 from .panels.video import VideoPanel
+from .recording import RecordingError, check_writable
 from .worker import InferenceWorker, Processed
 
 __all__ = ["MainWindow", "gl_available"]
@@ -52,11 +53,10 @@ class MainWindow(QMainWindow):
         self._stats_drawn = 0.0
         self._last_error = ""
         self._error_until = 0.0
-        try:
-            store = GestureStore(config.gestures)
-        except ValueError as exc:  # keep the broken file for the user; edits go to a new one
-            store = GestureStore(Path(config.gestures).with_suffix(".recovered.json"))
-            print(f"{exc}; using {store.path}", file=sys.stderr)
+        self._recording_since: float | None = None  # monotonic start of the session being recorded
+        store, problem = open_store(config.gestures)  # a broken file is kept; edits go elsewhere
+        if problem:
+            print(problem, file=sys.stderr)
 
         self.controls = ControlPanel(config)
         self.gestures = GesturePanel(store, config.gesture_threshold)
@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         # Python only sees Ctrl+C while it runs; a slow tick lets the SIGINT handler fire.
         self._tick = QTimer(self)
         self._tick.timeout.connect(self._expire_banner)
+        self._tick.timeout.connect(self._show_recording_time)
         self._tick.start(250)
         self.gestures.gestures_changed.emit(dict(store.gestures))
 
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         worker.errored.connect(self._error)
         worker.status.connect(self._status)
         worker.recording_changed.connect(self.controls.set_recording)
+        worker.recording_changed.connect(self._recording_changed)
         worker.gesture_captured.connect(self.gestures.add_captured)
         c, g = self.controls, self.gestures
         c.settings_changed.connect(self._change_settings)
@@ -161,11 +163,17 @@ class MainWindow(QMainWindow):
         self.worker.start()
         self.open_source(self.config.source)
         if self.config.record is not None:
+            try:
+                check_writable(self.config.record)  # now, not after the model has loaded
+            except RecordingError as exc:
+                self._error(str(exc))
+                return
             self._record(True)
 
     def open_source(self, spec: str) -> None:
         width, height, fps = self.controls.resolution()
         self.source_label.setText(f"opening {spec}…")
+        self.worker.source_spec = spec
         self.capture.open(spec, width, height, fps)
 
     # ---- slots ---------------------------------------------------------------------------------
@@ -175,10 +183,20 @@ class MainWindow(QMainWindow):
 
     def _record(self, on: bool) -> None:
         if on:
-            self.worker.start_recording(self.controls.record_root,
-                                        {"source": self.source_label.text(), "settings": vars(self.settings)})
+            self.worker.start_recording(self.controls.record_root)
         else:
             self.worker.stop_recording()
+
+    def _recording_changed(self, path: str) -> None:
+        self._recording_since = time.monotonic() if path else None
+        self._show_recording_time()
+
+    def _show_recording_time(self) -> None:
+        if self._recording_since is None:
+            self.video.set_recording(None)
+            return
+        seconds = int(time.monotonic() - self._recording_since)
+        self.video.set_recording(f"● REC {seconds // 60:02d}:{seconds % 60:02d}")
 
     def _source_opened(self, name: str, fps: float) -> None:
         self.source_label.setText(f"{name} @ {fps:.0f} fps")

@@ -7,7 +7,7 @@ a whole new PipelineSettings between frames.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -144,6 +144,17 @@ class Pipeline:
         self.tracker.reset()
         self._smoothers.clear()
         self._gestures.clear()
+
+    def effective_settings(self) -> dict:
+        """The settings as a JSON-able dict, with the exit thresholds the Estimator really uses
+        (its defaults filled in for the None ones)."""
+        values = asdict(self.settings)
+        if self.estimator is not None:
+            s = self.settings
+            policy = self.estimator.policy(s.exit_mode, s.tau_var, s.tau_gate, s.max_loops)
+            values.update(exit_mode=policy.mode, tau_var=policy.tau_var, tau_gate=policy.tau_gate,
+                          max_loops=policy.max_loops)
+        return values
 
     def start_capture(self, name: str, frames: int = 10) -> None:
         """Record the next `frames` poses of the first tracked hand as gesture `name`."""

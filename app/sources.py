@@ -1,8 +1,10 @@
 """Frame sources: a webcam, a video file, a folder of images, or the built-in demo.
 
-Every source has `read() -> (H, W, 3) uint8 RGB | None`, `close()`, a `name`, a nominal `fps` and
-`live` (a camera: frames come at their own pace, and a None means trouble, not the end). A file
-source returns None at its end. Sources are plain objects: the capture thread owns one at a time.
+Every source has `read() -> (H, W, 3) uint8 RGB | None`, `close()`, a `name`, a nominal `fps`,
+`live` (a camera: frames come at their own pace, and a None means trouble, not the end),
+`position` (the number of the frame read last, in the source's own numbering) and `skipped`
+(frames or files that could not be read and were passed over). A file source returns None at its
+end. Sources are plain objects: the capture thread owns one at a time.
 
 Each frame is a new array that the caller owns: the worker may still be reading one frame while
 the next is captured, and reusing a buffer would tear it. (OpenCV allocates per read anyway; the
@@ -19,11 +21,15 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from dirnet.image_files import UnreadableImage, read_rgb
+
 __all__ = ["FrameSource", "SourceError", "CameraSource", "VideoSource", "ImageFolderSource",
            "open_source", "open_auto", "list_cameras", "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
+_CV_LOG_ERROR = 2  # OpenCV's LOG_LEVEL_ERROR (cv2 exports the setter, not the constants)
+_MAX_GAP = 250  # failed reads to try through when a video does not know its frame count
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -35,6 +41,8 @@ class FrameSource(Protocol):
     name: str
     fps: float
     live: bool
+    position: int
+    skipped: int
 
     def read(self) -> np.ndarray | None: ...
 
@@ -53,12 +61,19 @@ class CameraSource:
     """
 
     live = True
+    skipped = 0
 
     def __init__(self, index: int, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
         self.index = index
+        self.position = -1
         self.name = f"camera {index}"
         backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
-        self._cap = cv2.VideoCapture(index, backend)
+        level = cv2.getLogLevel()
+        cv2.setLogLevel(_CV_LOG_ERROR)  # no OpenCV warnings per attempt: the error below says it once
+        try:
+            self._cap = cv2.VideoCapture(index, backend)
+        finally:
+            cv2.setLogLevel(level)
         if not self._cap.isOpened():
             raise SourceError(f"camera {index} did not open (unplugged or used by another program?)")
         self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
@@ -72,7 +87,10 @@ class CameraSource:
 
     def read(self) -> np.ndarray | None:
         ok, bgr = self._cap.read()
-        return _to_rgb(bgr) if ok and bgr is not None else None
+        if not ok or bgr is None:
+            return None
+        self.position += 1
+        return _to_rgb(bgr)
 
     def close(self) -> None:
         self._cap.release()
@@ -83,7 +101,9 @@ def _to_rgb(bgr: np.ndarray) -> np.ndarray:
 
 
 class VideoSource:
-    """A video file, frame by frame.
+    """A video file, frame by frame. Frames that fail to decode (a damaged stretch of the file) are
+    passed over and counted in `skipped`; `position` follows the file's timestamps, so it stays the
+    frame's number in the file across a gap.
 
     Args:
         path: any file FFmpeg reads.
@@ -111,20 +131,38 @@ class VideoSource:
         if not ok:
             raise SourceError(f"video {self.path} has no readable frame")
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self.position = -1
+        self.skipped = 0
 
     def read(self) -> np.ndarray | None:
-        ok, bgr = self._cap.read()
-        if not ok and self.loop:
+        bgr = self._next()
+        if bgr is None and self.loop:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self.position = -1
+            bgr = self._next()
+        return None if bgr is None else _to_rgb(bgr)
+
+    def _next(self) -> np.ndarray | None:
+        # A damaged stretch makes read() fail once per lost packet and then go on; only the frames
+        # the file still claims to have are worth trying for (the whole gap when the count is unknown).
+        remaining = self.frame_count - self.position - 1 if self.frame_count > 0 else _MAX_GAP
+        for _ in range(max(remaining, 0) + 1):
             ok, bgr = self._cap.read()
-        return _to_rgb(bgr) if ok else None
+            position = round(self._cap.get(cv2.CAP_PROP_POS_MSEC) * self.fps / 1000.0) if ok else -1
+            # a frame stamped before the last one (decoded late out of a damaged stretch) is dropped
+            if position > self.position:
+                self.skipped += position - self.position - 1
+                self.position = position
+                return bgr
+        return None
 
     def close(self) -> None:
         self._cap.release()
 
 
 class ImageFolderSource:
-    """The images of a folder in name order, at `fps`. Unreadable files are skipped with a warning.
+    """The images of a folder in name order, at `fps`. Unreadable files (truncated JPEGs too) are
+    skipped with a warning and counted in `skipped`; `position` is the file's index in `files`.
 
     Raises:
         FileNotFoundError: no such folder.
@@ -144,6 +182,7 @@ class ImageFolderSource:
         self.fps = fps
         self.loop = loop
         self.skipped = 0
+        self.position = -1
         self._next = 0
 
     def read(self) -> np.ndarray | None:
@@ -154,11 +193,14 @@ class ImageFolderSource:
                 self._next = 0
             path = self.files[self._next]
             self._next += 1
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is not None:
-                return _to_rgb(bgr)
-            self.skipped += 1
-            log.warning("skipping unreadable image %s", path)
+            try:
+                frame = read_rgb(path)
+            except (UnreadableImage, OSError) as exc:
+                self.skipped += 1
+                log.warning("skipping %s: %s", path, exc)
+                continue
+            self.position = self._next - 1
+            return frame
         return None
 
     def close(self) -> None:

@@ -5,7 +5,8 @@ thread; frames that arrive while one is being processed replace each other, so t
 the most recent hand, never a backlog. Everything that changes the pipeline (settings, source
 reset, gesture capture, recording) is queued as a command and run in this thread between frames,
 so the Pipeline itself never needs a lock. The recorder lives here too: encoding never touches the
-UI thread.
+UI thread. While recording, every submitted frame is also queued for raw.mp4 (the recording keeps
+all of them, not just the processed ones) and written before the next frame is processed.
 """
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from .drawing import annotate
 from .gestures import Gesture, GestureMatcher
 from .model import load_estimator
 from .pipeline import FrameResult, Pipeline, PipelineSettings
-from .recording import SessionRecorder
+from .provenance import session_info
+from .recording import RecordingError, SessionRecorder
 
 __all__ = ["InferenceWorker", "Processed", "EstimatorInfo"]
 
 _DISPLAY_SLOTS = 4  # display images in flight (proxy, widget) before a buffer is reused
+_RAW_QUEUE = 90  # captured frames waiting for raw.mp4 (3 s at 30 fps) before new ones are dropped
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class InferenceWorker(QThread):
         estimator_ready(EstimatorInfo): the model is loaded.
         errored(message): something failed; the worker carries on.
         status(message): information for the status bar.
-        recording_changed(path): the session folder now recording, or "" when stopped.
+        recording_changed(path): the session folder now recording, or "" when stopped (or failed).
         gesture_captured(name, samples): a capture finished; samples (N, 21, 3) mm.
     """
 
@@ -83,6 +86,11 @@ class InferenceWorker(QThread):
         self._mirror = mirror
         self._pipeline: Pipeline | None = None
         self._recorder: SessionRecorder | None = None
+        self._raw: list[tuple[np.ndarray, float, int]] = []  # captured frames for raw.mp4
+        self._raw_dropped = 0
+        self._recording = False  # read by submit() under the mutex
+        self.source_spec = ""  # what the window asked to open (a path is stored in session.json)
+        self._source_name = ""
         self._source_fps = 30.0
         self._ring: list[np.ndarray] = []
         self._slot = 0
@@ -93,6 +101,11 @@ class InferenceWorker(QThread):
         """Offer a frame; it replaces any frame not yet started (latest frame wins)."""
         with QMutexLocker(self._mutex):
             self._pending = (frame, t, index)
+            if self._recording:
+                if len(self._raw) < _RAW_QUEUE:
+                    self._raw.append((frame, t, index))
+                else:
+                    self._raw_dropped += 1
             self._wake.wakeOne()
 
     def _queue(self, command: Callable[[], None]) -> None:
@@ -119,10 +132,11 @@ class InferenceWorker(QThread):
         with QMutexLocker(self._mutex):
             self._restart = True
             self._pending = None
-        self._source_fps = fps
+            self._raw.clear()
+        self._source_name, self._source_fps = name, fps
 
-    def start_recording(self, root: Path, info: dict) -> None:
-        self._queue(lambda: self._start_recording(root, info))
+    def start_recording(self, root: Path) -> None:
+        self._queue(lambda: self._start_recording(root))
 
     def stop_recording(self) -> None:
         self._queue(self._stop_recording)
@@ -139,23 +153,54 @@ class InferenceWorker(QThread):
         self.wait(15_000)
 
     # ---- worker thread ---------------------------------------------------------------------------
-    def _start_recording(self, root: Path, info: dict) -> None:
+    def _start_recording(self, root: Path) -> None:
         self._stop_recording()
-        estimator = self._pipeline.estimator if self._pipeline else None
-        info = {**info, "weights_trained": bool(getattr(estimator, "is_trained", False))}
         try:
-            self._recorder = SessionRecorder(root, self._source_fps, info)
-        except OSError as exc:
-            self.errored.emit(f"cannot record into {root}: {exc}")
+            self._recorder = SessionRecorder(root, self._source_fps, self._session_info(),
+                                             self._pipeline.effective_settings())
+        except RecordingError as exc:
+            self.errored.emit(str(exc))
+            self.recording_changed.emit("")
             return
+        self._set_recording(True)
         self.recording_changed.emit(str(self._recorder.path))
 
+    def _session_info(self) -> dict:
+        return session_info(self.source_spec, self._source_name, self._pipeline.estimator, headless=False)
+
+    def _set_recording(self, on: bool) -> None:
+        with QMutexLocker(self._mutex):
+            self._recording = on
+            self._raw.clear()
+
     def _stop_recording(self) -> None:
-        if self._recorder is not None:
-            self._recorder.close()
-            self.status.emit(f"recorded {self._recorder.frames} frames into {self._recorder.path}")
-            self._recorder = None
+        if self._recorder is None:
+            return
+        recorder, self._recorder = self._recorder, None
+        self._set_recording(False)
+        try:
+            recorder.close()
+        except RecordingError as exc:
+            self.errored.emit(str(exc))
+        else:
+            self.status.emit(f"recorded {recorder.frames} frames into {recorder.path}")
+        self.recording_changed.emit("")
+
+    def _record(self, write: Callable[[SessionRecorder], object]) -> None:
+        """Run one recorder call; on a write error (disk full) say so once and stop recording,
+        while tracking goes on."""
+        try:
+            write(self._recorder)
+        except RecordingError as exc:
+            self._recorder = None  # already finalised by the recorder itself
+            self._set_recording(False)
+            self.errored.emit(str(exc))
             self.recording_changed.emit("")
+
+    def _record_raw(self, raw: list[tuple[np.ndarray, float, int]]) -> None:
+        for frame, t, index in raw:
+            if self._recorder is not None:
+                self._record(lambda r: r.add_frame(frame, index, t))
 
     def _next_job(self):
         with QMutexLocker(self._mutex):
@@ -164,7 +209,9 @@ class InferenceWorker(QThread):
             commands, self._commands = self._commands, []
             job, self._pending = self._pending, None
             restart, self._restart = self._restart, False
-            return self._abort, commands, job, restart
+            raw, self._raw = self._raw, []
+            dropped, self._raw_dropped = self._raw_dropped, 0
+            return self._abort, commands, job, restart, raw, dropped
 
     def run(self) -> None:
         estimator, messages = load_estimator(self._weights, self._device, self._threads)
@@ -178,18 +225,22 @@ class InferenceWorker(QThread):
         self._pipeline = Pipeline(estimator, self._settings, GestureMatcher())
         try:
             while True:
-                abort, commands, job, restart = self._next_job()
+                abort, commands, job, restart, raw, dropped = self._next_job()
                 if abort:
+                    self._record_raw(raw)  # captured before the stop: part of the recording
                     break
                 for command in commands:
                     command()
                 if restart:
                     self._pipeline.reset()
                     if self._recorder is not None and self._recorder.frames:
-                        # a new source may have another size and rate: it gets its own session
-                        self._start_recording(self._recorder.root, self._recorder.info)
-                    elif self._recorder is not None:
-                        self._recorder.fps = self._source_fps  # nothing written yet: adopt the rate
+                        self._start_recording(self._recorder.root)  # a new source: a new session
+                    elif self._recorder is not None:  # nothing written yet: it records this source
+                        self._recorder.fps = self._source_fps
+                        self._recorder.info.update(self._session_info())
+                if dropped:
+                    self.errored.emit(f"recording cannot keep up: {dropped} captured frames not recorded")
+                self._record_raw(raw)
                 if job is not None:
                     try:
                         self._process(*job)
@@ -209,11 +260,7 @@ class InferenceWorker(QThread):
         image = annotate(result, self._display_buffer(frame.shape), mirror=mirror)
         if self._recorder is not None:
             plain = image if not mirror else annotate(result)
-            try:
-                self._recorder.write(result, plain)
-            except (OSError, ValueError) as exc:
-                self.errored.emit(f"recording stopped: {exc}")
-                self._stop_recording()
+            self._record(lambda r: r.add_result(result, plain, self._pipeline.effective_settings()))
         now = time.monotonic()
         self._done_times = [x for x in self._done_times if now - x < 1.0] + [now]
         self.result_ready.emit(Processed(result, image, (now - t) * 1000.0, float(len(self._done_times))))

@@ -5,13 +5,33 @@ from dataclasses import asdict, dataclass, fields
 
 from .data.augment import NO_AUGMENT, AugmentConfig
 
-__all__ = ["DIRNetConfig", "DataSource", "TrainConfig", "PRESETS"]
+__all__ = ["DIRNetConfig", "DataSource", "TrainConfig", "PRESETS", "check_fields"]
 
 # The paper's two model sizes (Sec. 6, Implementation Details).
 PRESETS: dict[str, dict[str, int]] = {
     "stb": {"base_channels": 32, "fc_dim": 512},
     "fpha": {"base_channels": 16, "fc_dim": 256},
 }
+
+
+def check_fields(cls, data: object, what: str) -> None:
+    """Refuse a non-mapping, unknown keys and wrongly typed values for the flat dataclass `cls`
+    (fields with str/int/float/bool defaults), naming the field (a hand-edited or wrong file).
+
+    Raises:
+        ValueError: one line naming `what` and the field.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be a JSON object, got {type(data).__name__}")
+    known = {f.name: f.default for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} field(s) {unknown}; known: {sorted(known)}")
+    for name, value in data.items():
+        default = known[name]
+        expected = (int, float) if type(default) is float else type(default)  # 20 is a fine float
+        if isinstance(value, bool) is not isinstance(default, bool) or not isinstance(value, expected):
+            raise ValueError(f"{what} field {name!r} must be {type(default).__name__}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -53,11 +73,9 @@ class DIRNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "DIRNetConfig":
-        """Rebuild from `to_dict()` output, refusing unknown keys (a sign of the wrong file)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown DIRNetConfig fields {sorted(unknown)}")
+        """Rebuild from `to_dict()` output, refusing unknown keys (a sign of the wrong file) and
+        values of the wrong type."""
+        check_fields(cls, data, "DIRNetConfig")
         return cls(**data)
 
     def to_dict(self) -> dict:

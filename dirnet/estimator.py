@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .config import DIRNetConfig
+from .config import DIRNetConfig, check_fields
 from .crop import Box, crop_matrix, invert_affine, reframe_box, transform_points, warp
 from .exits import ExitPolicy, run_with_exits
 from .flops import count_stage_flops
@@ -51,6 +51,7 @@ class Estimator:
         is_trained: False when running an untrained model because no weights were found.
         faces: (F, 3) int32 triangles of the hand mesh (right-hand winding).
         metadata: the checkpoint's JSON metadata ({} when untrained).
+        weights_path: the .safetensors file loaded (None when untrained).
     """
 
     def __init__(self, model: DIRNet, defaults: EstimatorDefaults = EstimatorDefaults(),
@@ -61,6 +62,7 @@ class Estimator:
         self.defaults = replace(defaults, max_loops=min(defaults.max_loops, model.cfg.max_loops))
         self.is_trained = is_trained
         self.metadata = metadata or {}
+        self.weights_path: Path | None = None
         self.stage_flops = count_stage_flops(model)
         faces = model.hand.faces.cpu().numpy().astype(np.int32)
         self.faces = faces
@@ -94,8 +96,13 @@ class Estimator:
             estimator = cls(DIRNet(cfg, hand), is_trained=False, device=device)
         else:
             model, meta = load_checkpoint(path or DEFAULT_WEIGHTS, hand=hand, map_location=device)
+            try:
+                check_fields(EstimatorDefaults, meta.get("defaults", {}), "defaults")
+            except ValueError as exc:
+                raise ValueError(f"{checkpoint_paths(path or DEFAULT_WEIGHTS)[1]}: {exc}") from None
             defaults = EstimatorDefaults(**meta.get("defaults", {}))
             estimator = cls(model, defaults, metadata=meta, device=device)
+            estimator.weights_path = checkpoint_paths(path or DEFAULT_WEIGHTS)[0].resolve()
         if fast and estimator.device.type == "cpu":
             from .runtime import accelerate
             try:

@@ -1,6 +1,7 @@
 """Atomic file writes: readers see the old file or the complete new one, never a half-written one."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -22,7 +23,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         write(tmp)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        # A failed clean-up (a read-only file system refuses even to unlink a missing file) must not
+        # hide the error that made the write fail.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return path
 
 

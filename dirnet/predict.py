@@ -7,12 +7,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from .estimator import Estimator
 from .exits import EXIT_MODES
+from .image_files import UnreadableImage, read_rgb
 from .io import write_text_atomic
 
 __all__ = ["PredictConfig", "predict", "main"]
@@ -32,11 +32,6 @@ class PredictConfig:
     max_loops: int | None = None
     batch_size: int = 16
     reframe: bool = True  # a second pass on loosely framed crops (Estimator.estimate(reframe=True))
-
-
-def _read_rgb(path: Path) -> np.ndarray | None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
@@ -66,9 +61,10 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
         batch.clear()
 
     for path in tqdm(files, desc="predict", unit="img", disable=None):
-        image = _read_rgb(path)
-        if image is None:
-            errors.append(f"{path.name}: not a readable image, skipped")
+        try:
+            image = read_rgb(path)
+        except (UnreadableImage, OSError) as exc:
+            errors.append(f"{path.name}: {getattr(exc, 'strerror', None) or exc}, skipped")
             continue
         hand = handedness_of(image) if handedness_of else cfg.hand
         batch.append((path.name, image, hand))
@@ -108,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     if not predictions:
         print(f"error: none of the images in {cfg.input_dir} could be read", file=sys.stderr)
         return 1
-    write_text_atomic(cfg.out, json.dumps(predictions))
+    try:
+        write_text_atomic(cfg.out, json.dumps(predictions))
+    except OSError as exc:
+        print(f"error: cannot write {cfg.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"wrote {len(predictions)} predictions to {cfg.out} ({len(errors)} skipped)", file=sys.stderr)
     return 0
 

@@ -49,6 +49,14 @@ def read_metadata(path: str | os.PathLike) -> dict:
         raise ValueError(f"weights config {meta_path} is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{meta_path} is not a DIR-Net checkpoint config (format {FORMAT!r} expected)")
+    for key, kind in (("config", dict), ("hand_model", str)):
+        if not isinstance(meta.get(key), kind):
+            raise ValueError(f"{meta_path}: {key!r} must be a JSON {'object' if kind is dict else 'string'}, "
+                             f"got {meta.get(key, 'nothing')!r}")
+    try:
+        DIRNetConfig.from_dict(meta["config"])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{meta_path}: {exc}") from None
     return meta
 
 

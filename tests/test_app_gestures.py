@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.gestures import GestureCapture, GestureMatcher, GestureStore, STARTER_GESTURES, pose_features
+from app.gestures import (GestureCapture, GestureMatcher, GestureStore, STARTER_GESTURES, open_store,
+                          pose_features)
 from app.demo import DEMO_GESTURES, DemoSource
 from dirnet.estimator import Estimator
 from dirnet.hand import create_hand_model
@@ -104,3 +105,23 @@ def test_capture_collects_the_requested_number_of_frames(joints):
     assert cap.add(joints["fist"]) and cap.done
     cap.add(joints["point"])  # extra frames are ignored
     assert cap.samples.shape == (3, 21, 3)
+
+
+def test_broken_stores_and_starters_never_stop_the_app(tmp_path):
+    good = open_store(tmp_path / "none.json", starters=STARTER_GESTURES)
+    assert good[1] is None and "fist" in good[0].gestures
+    broken_starters = tmp_path / "starters.json"
+    broken_starters.write_text("{not json")
+    store, message = open_store(tmp_path / "gestures.json", starters=broken_starters)
+    assert store.gestures == {} and store.path == tmp_path / "gestures.recovered.json"
+    assert message.startswith(f"{broken_starters} is not a gesture store")
+    (tmp_path / "gestures.json").write_text('{"gestures": 3}')
+    (tmp_path / "gestures.recovered.json").write_text("[]")
+    store, message = open_store(tmp_path / "gestures.json")  # both broken: the starters again
+    assert "fist" in store.gestures and store.path == tmp_path / "gestures.recovered-2.json"
+    assert "gestures.json is not a gesture store" in message and "recovered.json is not" in message
+    store.add("mine", np.zeros((1, 21, 3)))
+    store.save()  # edits go to the new file; both broken ones are left for the user
+    assert (tmp_path / "gestures.json").read_text() == '{"gestures": 3}'
+    again, message = open_store(tmp_path / "gestures.json")  # the next start finds those edits
+    assert again.path == tmp_path / "gestures.recovered-2.json" and "mine" in again.gestures

@@ -7,6 +7,7 @@ import pytest
 
 from app.demo import DemoSource
 from app.sources import CameraSource, ImageFolderSource, SourceError, VideoSource, open_source
+from tests.conftest import shared_path
 
 
 def _write_video(path, n=6, size=(64, 48)):
@@ -71,3 +72,29 @@ def test_demo_animates_the_hand_over_a_background():
     assert np.abs(first.astype(int) - later.astype(int)).mean() > 0.5  # it moves
     skin = (first[..., 0] > first[..., 2] + 40)  # reddish skin on a blue-grey background
     assert 0.01 < skin.mean() < 0.5
+
+
+def test_a_damaged_stretch_of_video_is_skipped_and_counted(tmp_path):
+    """The real clip with 100 KB zeroed a third of the way in: reading goes on past the damage."""
+    damaged = tmp_path / "damaged.mp4"
+    data = bytearray(shared_path("data", "asl_video", "asl_hand.25fps.mp4").read_bytes())
+    data[len(data) // 3:len(data) // 3 + 100_000] = bytes(100_000)
+    damaged.write_bytes(bytes(data))
+    src = VideoSource(damaged)
+    positions = []
+    while (frame := src.read()) is not None:
+        positions.append(src.position)
+    assert len(positions) > 200 and positions[-1] == src.frame_count - 1  # read to the very end
+    assert positions == sorted(set(positions)) and positions[:90] == list(range(90))
+    assert src.skipped == src.frame_count - len(positions) > 0  # every lost frame counted once
+
+
+def test_truncated_jpegs_are_skipped_like_other_unreadable_files(tmp_path):
+    photo = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    whole = cv2.imencode(".jpg", photo)[1].tobytes()
+    (tmp_path / "a.jpg").write_bytes(whole)
+    (tmp_path / "b.jpg").write_bytes(whole[:len(whole) // 2])  # a cut-off download
+    src = ImageFolderSource(tmp_path)
+    assert src.read().shape == (60, 80, 3) and src.position == 0
+    assert src.read() is None and src.skipped == 1
+    assert cv2.imread(str(tmp_path / "b.jpg")) is not None  # OpenCV alone would take it as whole

@@ -213,3 +213,74 @@ def test_reframe_recovers_a_loosely_cropped_real_hand():
     twice = estimator.estimate(crops, "right", reframe=True)
     assert all(p.reframed for p in twice)
     assert error(twice) < 0.8 * error(once)
+
+
+def _copy_checkpoint(checkpoint: Path, folder: Path, edit) -> Path:
+    """The checkpoint with its JSON edited by `edit(meta)`, as a user's hand-edited file."""
+    folder.mkdir()
+    (folder / "w.safetensors").write_bytes(checkpoint.read_bytes())
+    meta = json.loads(checkpoint.with_suffix(".json").read_text())
+    edit(meta)
+    (folder / "w.json").write_text(json.dumps(meta))
+    return folder / "w.safetensors"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.pop("config"), "'config' must be a JSON object, got 'nothing'"),
+    (lambda m: m["config"].update(base_channels="sixteen"),
+     "DIRNetConfig field 'base_channels' must be int, got 'sixteen'"),
+    (lambda m: m["config"].update(input_res=True), "DIRNetConfig field 'input_res' must be int, got True"),
+    (lambda m: m["defaults"].update(speed=2), "unknown defaults field(s) ['speed']"),
+    (lambda m: m["defaults"].update(tau_var="low"), "defaults field 'tau_var' must be float, got 'low'"),
+])
+def test_broken_weights_configs_are_refused_naming_the_field(checkpoint, tmp_path, edit, message):
+    weights = _copy_checkpoint(checkpoint, tmp_path / "w", edit)
+    with pytest.raises(ValueError) as caught:
+        Estimator.from_pretrained(weights)
+    assert str(caught.value).startswith(f"{weights.with_suffix('.json')}: {message}")
+
+
+def test_the_app_names_the_broken_field_and_goes_on_with_the_default_weights(checkpoint, tmp_path):
+    from app.model import load_estimator
+
+    weights = _copy_checkpoint(checkpoint, tmp_path / "w", lambda m: m["config"].update(fc_dim=2.5))
+    estimator, messages = load_estimator(weights)
+    assert estimator is not None and messages[0] == (
+        f"cannot load weights {weights}: {weights.with_suffix('.json')}: DIRNetConfig field 'fc_dim' "
+        "must be int, got 2.5; using the default weights")
+
+
+def _read_only_mount(folder: Path) -> list[str] | None:
+    """A command prefix that runs a command with a read-only file system on `folder`, or None."""
+    for prefix in (["unshare", "--mount"], ["unshare", "--map-root-user", "--mount"]):
+        wrap = [*prefix, "sh", "-c", 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"', str(folder)]
+        try:
+            if subprocess.run([*wrap, "true"], capture_output=True, timeout=10).returncode == 0:
+                return wrap
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return None
+
+
+def test_predict_skips_truncated_jpegs_and_names_an_unwritable_out(checkpoint, tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    whole = cv2.imencode(".jpg", _image(3, 100, 100))[1].tobytes()
+    (folder / "hand.jpg").write_bytes(whole)
+    (folder / "cut.jpg").write_bytes(whole[:len(whole) // 2])
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "preds.json"
+    done = _predict(["--input-dir", folder, "--out", out, "--weights", checkpoint], root)
+    assert done.returncode == 0 and "warning: cut.jpg: truncated JPEG, skipped" in done.stderr, done.stderr
+    assert list(json.loads(out.read_text())) == ["hand.jpg"]
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    wrap = _read_only_mount(read_only)
+    if wrap is None:
+        pytest.skip("cannot mount a read-only file system here (needs root or user namespaces)")
+    done = subprocess.run([*wrap, sys.executable, "-m", "dirnet.predict", "--input-dir", str(folder),
+                           "--out", str(read_only / "preds.json"), "--weights", str(checkpoint)],
+                          capture_output=True, text=True, timeout=300, cwd=root)  # slow on a busy CPU
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last == f"error: cannot write {read_only}/preds.json: Read-only file system"

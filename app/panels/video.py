@@ -1,4 +1,5 @@
-"""VideoPanel: the annotated camera image, plus a banner for problems (no camera, no weights)."""
+"""VideoPanel: the annotated camera image, a banner for problems (no camera, no weights) and the
+REC badge with the recording's elapsed time."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,8 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 __all__ = ["VideoPanel"]
 
+_REC_STYLE = ("QLabel { background: rgba(20, 20, 20, 200); color: #ff5252; padding: 4px 8px;"
+              " border-radius: 4px; font-weight: 700; }")
 _BANNER_STYLE = ("QLabel { background: rgba(183, 28, 28, 215); color: white; padding: 6px 10px;"
                  " border-radius: 4px; font-weight: 600; }")
 
@@ -36,6 +39,9 @@ class VideoPanel(QWidget):
         self._banner.setStyleSheet(_BANNER_STYLE)
         self._banner.setWordWrap(True)
         self._banner.hide()
+        self._rec = QLabel(self)
+        self._rec.setStyleSheet(_REC_STYLE)
+        self._rec.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._view)
@@ -58,6 +64,21 @@ class VideoPanel(QWidget):
         else:
             self._banner.hide()
 
+    def set_recording(self, text: str | None) -> None:
+        """Show `text` (e.g. "● REC 01:05") at the bottom right (the banner is on top); None hides."""
+        if text:
+            self._rec.setText(text)
+            self._rec.adjustSize()
+            self._rec.move(self.width() - self._rec.width() - 12, self.height() - self._rec.height() - 12)
+            self._rec.show()
+            self._rec.raise_()
+        else:
+            self._rec.hide()
+
+    def recording_text(self) -> str:
+        """The REC badge's text ("" when hidden)."""
+        return self._rec.text() if self._rec.isVisible() else ""
+
     def message(self) -> str:
         """The banner's text ("" when hidden)."""
         return self._banner.text() if self._banner.isVisible() else ""
@@ -72,6 +93,8 @@ class VideoPanel(QWidget):
         super().resizeEvent(event)
         if self._banner.isVisible():
             self._place_banner()
+        if self._rec.isVisible():
+            self.set_recording(self._rec.text())
 
     def sizeHint(self) -> QSize:  # Qt override
         return QSize(720, 540)
