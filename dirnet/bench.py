@@ -43,7 +43,9 @@ from .runtime import BACKENDS, FastDIRNet, accelerate, configure_threads, images
 __all__ = ["BenchConfig", "run_bench", "format_table", "main", "TARGET_DIRNET_VS_LITE",
            "TARGET_PIPELINE_VS_FULL"]
 
-_SHARED = Path(os.environ.get("DIRNET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+# The clip is not package data: it lives in ../shared beside the checkout the command runs from
+# (or where $DIRNET_SHARED points); --video / --landmarks name it otherwise.
+_SHARED = Path(os.environ.get("DIRNET_SHARED", "../shared"))
 _CLIP = _SHARED / "data" / "asl_video"
 TARGET_DIRNET_VS_LITE = 0.5
 TARGET_PIPELINE_VS_FULL = 1.0
