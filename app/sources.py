@@ -19,12 +19,12 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from dirnet.image_io import IMAGE_SUFFIXES, read_rgb
+
 __all__ = ["FrameSource", "SourceError", "CameraSource", "VideoSource", "ImageFolderSource",
-           "open_source", "open_auto", "list_cameras", "IMAGE_SUFFIXES"]
+           "open_source", "open_auto", "list_cameras"]
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class SourceError(OSError):
@@ -140,7 +140,7 @@ class ImageFolderSource:
             raise FileNotFoundError(f"image folder {self.path} does not exist")
         self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
-            raise SourceError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.path}")
+            raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {self.path}")
         self.fps = fps
         self.loop = loop
         self.skipped = 0
@@ -154,11 +154,11 @@ class ImageFolderSource:
                 self._next = 0
             path = self.files[self._next]
             self._next += 1
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is not None:
-                return _to_rgb(bgr)
-            self.skipped += 1
-            log.warning("skipping unreadable image %s", path)
+            try:
+                return read_rgb(path)
+            except (OSError, ValueError):
+                self.skipped += 1
+                log.warning("skipping unreadable image %s", path)
         return None
 
     def close(self) -> None:

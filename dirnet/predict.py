@@ -7,18 +7,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from .estimator import Estimator
 from .exits import EXIT_MODES
+from .image_io import IMAGE_SUFFIXES, read_rgb
 from .io import write_text_atomic
 
 __all__ = ["PredictConfig", "predict", "main"]
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
 
 @dataclass(frozen=True)
 class PredictConfig:
@@ -32,11 +29,6 @@ class PredictConfig:
     max_loops: int | None = None
     batch_size: int = 16
     reframe: bool = True  # a second pass on loosely framed crops (Estimator.estimate(reframe=True))
-
-
-def _read_rgb(path: Path) -> np.ndarray | None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
@@ -66,8 +58,9 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
         batch.clear()
 
     for path in tqdm(files, desc="predict", unit="img", disable=None):
-        image = _read_rgb(path)
-        if image is None:
+        try:
+            image = read_rgb(path)
+        except (OSError, ValueError):
             errors.append(f"{path.name}: not a readable image, skipped")
             continue
         hand = handedness_of(image) if handedness_of else cfg.hand
