@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl+C / SIGTERM close the window (finalising any recording) from the event loop, never from
     # inside whatever Python code the signal interrupted.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))  # noqa: F821 - reset before del
     window.show()
     window.start()
     code = app.exec()
