@@ -34,4 +34,4 @@ flops: setup
 	$(PY) -m dirnet.flops
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build *.egg-info
