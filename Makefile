@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+# The package itself, editable, with its test extra: pyproject.toml is the one list of dependencies,
+# and the dirnet-* commands land in .venv/bin.
+$(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 run: setup
@@ -32,4 +34,4 @@ flops: setup
 	$(PY) -m dirnet.flops
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,46 +1,10 @@
-"""DIR-Net live 3D hand tracker: `python main.py [--source ...] [--headless] ...` (see --help)."""
-from __future__ import annotations
+"""DIR-Net live 3D hand tracker from a checkout: `python main.py [--source ...] [--headless] ...`.
 
-import signal
+The app lives in `app/__main__.py`; an installed package starts it as `dirnet-app`.
+"""
 import sys
 
-from app.config import parse_args
-
-
-def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
-    if config.headless:
-        from app.headless import run_headless
-        return run_headless(config)
-
-    from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication
-
-    from app.main_window import MainWindow
-    from app.theme import apply_theme
-
-    app = QApplication(sys.argv[:1])
-    apply_theme(app)
-    window = MainWindow(config)
-    # Ctrl+C / SIGTERM close the window (finalising any recording) from the event loop, never from
-    # inside whatever Python code the signal interrupted; the exit status says it was interrupted.
-    received: list[int] = []
-
-    def interrupt(signum, _frame) -> None:
-        received.append(signum)
-        QTimer.singleShot(0, window.close)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, interrupt)
-    window.show()
-    window.start()
-    code = app.exec()
-    window.stop_threads()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-    del window  # widgets (and their GL context) must go before the QApplication does
-    return 128 + received[0] if received else code
-
+from app.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

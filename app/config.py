@@ -9,7 +9,7 @@ from typing import Sequence
 
 __all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES"]
 
-# The user's own gesture store; until it exists the shipped starters (assets/gestures.json) are used.
+# The user's own gesture store; until it exists the shipped starters (app/starter_gestures.json) are used.
 _CONFIG_HOME = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
 DEFAULT_GESTURES = _CONFIG_HOME / "dirnet" / "gestures.json"
 

@@ -1,9 +1,7 @@
-"""MediaPipe Hands (0.10.21, `solutions.hands`) as the hand detector and as a comparison tracker.
+"""MediaPipe Hands (dirnet.mediapipe_hands) as the hand detector and as a comparison tracker.
 
-MediaPipe labels handedness assuming a mirrored (selfie) image. On an un-mirrored camera frame its
-"Left" is the person's right hand, so the label is swapped unless the caller says the frame is
-mirrored. Our "left"/"right" is the hand as it looks in the frame we crop, which is what the
-Estimator needs to decide whether to mirror the crop.
+Our "left"/"right" is the hand as it looks in the frame we crop, which is what the Estimator needs
+to decide whether to mirror the crop; the wrapper gives that unless the frame is mirrored.
 """
 from __future__ import annotations
 
@@ -12,10 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dirnet.crop import DEFAULT_MARGIN, Box, box_from_points
+from dirnet.mediapipe_hands import MediaPipeHands
 
 __all__ = ["Detection", "HandDetector"]
-
-_SWAP = {"left": "right", "right": "left"}
 
 
 @dataclass(frozen=True)
@@ -48,11 +45,8 @@ class HandDetector:
 
     def __init__(self, max_hands: int = 2, static: bool = True, model_complexity: int = 1,
                  min_confidence: float = 0.5) -> None:
-        import mediapipe as mp  # lazily: slow to import, and only the app needs it
-
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=static, max_num_hands=max_hands, model_complexity=model_complexity,
-            min_detection_confidence=min_confidence, min_tracking_confidence=0.5)
+        self._hands = MediaPipeHands(static=static, max_hands=max_hands, model_complexity=model_complexity,
+                                     min_detection=min_confidence)
 
     def detect(self, frame: np.ndarray, mirrored: bool = False) -> list[Detection]:
         """Detect hands in one frame.
@@ -67,22 +61,11 @@ class HandDetector:
         Raises:
             ValueError: if the frame is not (H, W, 3) uint8.
         """
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
-        height, width = frame.shape[:2]
-        result = self._hands.process(frame)
-        if not result.multi_hand_landmarks:
-            return []
         detections = []
-        for landmarks, handedness in zip(result.multi_hand_landmarks, result.multi_handedness):
-            points = np.array([(p.x * width, p.y * height) for p in landmarks.landmark], np.float32)
-            label = handedness.classification[0].label.lower()
-            detections.append(Detection(
-                handedness=label if mirrored else _SWAP[label],
-                landmarks=points,
-                score=float(handedness.classification[0].score),
-                box=box_from_points(points, DEFAULT_MARGIN),
-            ))
+        for hand in self._hands.process(frame, mirrored=mirrored):
+            points = hand.joints2d.astype(np.float32)
+            detections.append(Detection(handedness=hand.handedness, landmarks=points, score=hand.score,
+                                        box=box_from_points(points, DEFAULT_MARGIN)))
         return detections
 
     def close(self) -> None:

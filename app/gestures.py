@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ __all__ = [
     "STARTER_GESTURES", "FEATURE_SCALE", "open_store",
 ]
 
-STARTER_GESTURES = Path(__file__).resolve().parents[1] / "assets" / "gestures.json"
+STARTER_GESTURES = Path(files("app") / "starter_gestures.json")  # package data
 
 # RMS feature distance (radians / palm sizes) at which confidence falls to exp(-1/2) ~ 0.61.
 FEATURE_SCALE = 0.18

@@ -21,17 +21,15 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from dirnet.image_files import UnreadableImage, read_rgb
+from dirnet.image_io import IMAGE_SUFFIXES, UnreadableImage, read_rgb
 
 __all__ = ["FrameSource", "SourceError", "CameraSource", "VideoSource", "ImageFolderSource",
-           "open_source", "open_auto", "list_cameras", "IMAGE_SUFFIXES"]
+           "open_source", "open_auto", "list_cameras"]
 
 log = logging.getLogger(__name__)
 
 _CV_LOG_ERROR = 2  # OpenCV's LOG_LEVEL_ERROR (cv2 exports the setter, not the constants)
 _MAX_GAP = 250  # failed reads to try through when a video does not know its frame count
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
 
 class SourceError(OSError):
     """A source could not be opened (no such camera, unreadable file, empty folder)."""
@@ -178,7 +176,7 @@ class ImageFolderSource:
             raise FileNotFoundError(f"image folder {self.path} does not exist")
         self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
-            raise SourceError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.path}")
+            raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {self.path}")
         self.fps = fps
         self.loop = loop
         self.skipped = 0

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from .data.teacher import MediaPipeTeacher
 from .eval_data import EvalSource
+from .mediapipe_hands import quiet_native_stderr
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
 
 __all__ = ["BASELINE_RES", "BaselineReport", "mediapipe_errors", "compare_on_found"]
@@ -44,15 +46,13 @@ def _nearest_to_centre(hands, res: int):
 
 
 def mediapipe_errors(source: EvalSource) -> tuple[JointErrors, np.ndarray]:
-    """MediaPipe Hands (static images, full model) on every crop of `source`.
+    """MediaPipe Hands (static images, full model, the teacher's padded retry) on every crop of `source`.
 
     Args:
         source: an EvalSource opened at BASELINE_RES (left hands arrive mirrored, as DIR-Net sees them).
     Returns:
         (N, 21) JointErrors (NaN rows where no hand was found) and the (N,) bool mask of found crops.
     """
-    from .data.teacher import MediaPipeTeacher, quiet_native_stderr  # lazy: only the baseline needs mediapipe
-
     pred2d, pred3d, gt2d, gt3d, scale, found = [], [], [], [], [], []
     with quiet_native_stderr(), MediaPipeTeacher(video=False) as teacher, \
             tqdm(total=len(source), desc=f"{source.name} [MediaPipe]", unit="img", disable=None) as bar:

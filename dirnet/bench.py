@@ -9,7 +9,8 @@ every contender alike, it times:
   PyTorch model (`run_with_exits` on the DIRNet) at the same settings, on the crop cut from the
   frame around the clip's reference landmarks (MediaPipe full's, shipped with the clip);
 - MediaPipe Hands 0.10.21 lite and full (model_complexity 0 / 1) in tracking mode
-  (static_image_mode=False), `process(frame)` per frame;
+  (static_image_mode=False), `MediaPipeHands.process(frame)` per frame (dirnet.mediapipe_hands:
+  MediaPipe plus reading its landmarks into arrays);
 - the app's per-frame path from decoded frame to result in frame px: crop with `dirnet.crop`,
   `Estimator.estimate` (accelerated, default exits), map joints and variances back to the frame;
   for one hand, and for two (the hand's crop plus its mirror image as a left hand).
@@ -38,12 +39,15 @@ from tqdm import tqdm
 
 from .crop import box_from_points, crop_matrix, invert_affine, transform_points, warp
 from .exits import EXIT_MODES, run_with_exits
+from .mediapipe_hands import MediaPipeHands
 from .runtime import BACKENDS, FastDIRNet, accelerate, configure_threads, images_to_tensor
 
 __all__ = ["BenchConfig", "run_bench", "format_table", "main", "TARGET_DIRNET_VS_LITE",
            "TARGET_PIPELINE_VS_FULL"]
 
-_SHARED = Path(os.environ.get("DIRNET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+# The clip is not package data: it lives in ../shared beside the checkout the command runs from
+# (or where $DIRNET_SHARED points); --video / --landmarks name it otherwise.
+_SHARED = Path(os.environ.get("DIRNET_SHARED", "../shared"))
 _CLIP = _SHARED / "data" / "asl_video"
 TARGET_DIRNET_VS_LITE = 0.5
 TARGET_PIPELINE_VS_FULL = 1.0
@@ -129,14 +133,6 @@ def _load_estimator(config: BenchConfig):
     return estimator, str(checkpoint_paths(config.weights or DEFAULT_WEIGHTS)[0])
 
 
-def _mediapipe(complexity: int):
-    import mediapipe as mp  # lazy: only the benchmark's comparison needs it
-
-    return mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=1,
-                                    model_complexity=complexity, min_detection_confidence=0.5,
-                                    min_tracking_confidence=0.5)
-
-
 def _pipeline(estimator, frame: np.ndarray, boxes, hands: list[str]) -> list:
     """The app's per-frame work after capture: crop, estimate, back to frame px (app/pipeline.py)."""
     res = estimator.input_res
@@ -173,7 +169,8 @@ def run_bench(config: BenchConfig) -> dict:
                                      [f"fast {p}" for p in policies] + [f"eager {p}" for p in policies]
                                      + ["mediapipe_lite", "mediapipe_full", "pipeline_1", "pipeline_2"]}
     loops_used: dict[str, list[int]] = {k: [] for k in modes}
-    trackers = {"mediapipe_lite": _mediapipe(0), "mediapipe_full": _mediapipe(1)} if config.mediapipe else {}
+    trackers = {f"mediapipe_{name}": MediaPipeHands(static=False, max_hands=1, model_complexity=complexity)
+                for name, complexity in (("lite", 0), ("full", 1))} if config.mediapipe else {}
     found = {k: 0 for k in trackers}
     try:
         for i, (frame, points) in enumerate(tqdm(list(zip(frames, landmarks)), desc="bench frames",
@@ -188,8 +185,8 @@ def run_bench(config: BenchConfig) -> dict:
                 if record and name in loops_used:
                     loops_used[name].append(int(result.loops[0]))
             for name, tracker in trackers.items():
-                result = _timed(lambda: tracker.process(frame), times[name], record)
-                found[name] += int(record and result.multi_hand_landmarks is not None)
+                hands = _timed(lambda: tracker.process(frame), times[name], record)
+                found[name] += int(record and bool(hands))
             _timed(lambda: _pipeline(estimator, frame, [box], ["right"]), times["pipeline_1"], record)
             _timed(lambda: _pipeline(estimator, frame, [box, box], ["right", "left"]),
                    times["pipeline_2"], record)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .estimator import DEFAULT_WEIGHTS
 from .evaluate import _json_safe, _load, collect, evaluate_table, sample_means
 from .eval_data import open_source, parse_spec
 from .exits import ExitPolicy
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dirnet.benchmark",
                                 description="Generalisation benchmark: held-out sources, held-out poses, "
                                             "synthetic, in-domain.")
-    p.add_argument("--weights", type=Path, default=Path("weights/dirnet_default"))
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="default: the shipped model")
     p.add_argument("--data-root", type=Path, default=Path("data"),
                    help="folder holding teacher/<photo folder> and synth/test128")
     p.add_argument("--asl-clip", type=Path, default=Path(ASL_CLIP))

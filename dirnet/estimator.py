@@ -5,6 +5,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +25,8 @@ __all__ = ["Estimator", "EstimatorDefaults", "DEFAULT_WEIGHTS"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "dirnet_default"
+# The shipped model is package data, so a checkout and an installed wheel find it alike.
+DEFAULT_WEIGHTS = Path(files("dirnet") / "pretrained" / "dirnet_default")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Estimator:
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu",
                         hand_model: str | None = None, mano_path: str | None = None,
                         fast: bool = True) -> "Estimator":
-        """Load weights (default: the shipped `weights/dirnet_default`).
+        """Load weights (default: the shipped `dirnet/pretrained/dirnet_default`).
 
         When `path` is None and no shipped weights exist, returns an UNTRAINED model and warns
         loudly: its outputs are meaningless until weights are trained.

@@ -18,6 +18,7 @@ import numpy as np
 from .config import TrainConfig
 from .crop import DEFAULT_MARGIN, box_from_points, crop_matrix, invert_affine, warp
 from .hand.skeleton import NUM_JOINTS
+from .image_io import read_rgb
 from .metrics import root_relative
 from .splits import POSE_SPLITS, select_poses
 
@@ -155,11 +156,6 @@ class EvalSource:
                 np.asarray(joints2d, dtype=np.float64), gt3d, 256.0 / box.size)
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
     from .data.readers import project, read_samples
     from .train_data import split_samples
@@ -176,8 +172,9 @@ def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
 
     def items():
         for s in usable:
-            image = _read_rgb(s.image_path)
-            if image is None:
+            try:
+                image = read_rgb(s.image_path)
+            except (OSError, ValueError):
                 yield f"{s.image_path}: not a readable image, skipped"
                 continue
             joints2d = s.joints2d if s.joints2d is not None else project(s.joints3d, s.K)

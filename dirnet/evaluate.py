@@ -18,8 +18,8 @@ SPEC names a labelled source:
 Every sample is cropped around its labelled 2D joints (dirnet.crop, margin DEFAULT_MARGIN, left
 hands mirrored in and their results mirrored out). The model runs ALL loops once per sample; every
 exit policy's result is then replayed from the per-loop outputs, gate logits and variances with
-the deterministic rules of `dirnet.exits.run_with_exits`, so sweeping tau_var and tau_gate costs
-no extra inference. Writes DIR/metrics.json and per source DIR/<source>_tradeoff.png (paper
+`dirnet.exits.exit_loops` (the rule `run_with_exits` applies), so sweeping tau_var and tau_gate
+costs no extra inference. Writes DIR/metrics.json and per source DIR/<source>_tradeoff.png (paper
 Fig. 7), DIR/<source>_loops.png (Fig. 8) and DIR/<source>_pck.png (3D PCK, Fig. 5).
 """
 from __future__ import annotations
@@ -39,14 +39,14 @@ from tqdm import tqdm
 from .baseline import BASELINE_RES, BaselineReport, compare_on_found, mediapipe_errors
 from .estimator import EstimatorDefaults
 from .eval_data import DataSpec, EvalSource, open_source, parse_spec
-from .exits import EXIT_MODES, ExitPolicy, exit_probability, mean_variance
+from .exits import EXIT_MODES, ExitPolicy, exit_loops, mean_variance
 from .flops import StageFlops, count_stage_flops
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
 from .models.dirnet import DIRNet, LoopOutput
 from .weights import load_checkpoint
 from .io import write_text_atomic
 
-__all__ = ["LoopTable", "SourceReport", "EvalConfig", "fast_model", "forward_loops", "collect", "exit_loops",
+__all__ = ["LoopTable", "SourceReport", "EvalConfig", "fast_model", "forward_loops", "collect",
            "policy_gflops", "policy_summary", "sample_means", "evaluate_table", "evaluate", "main"]
 
 log = logging.getLogger(__name__)
@@ -160,41 +160,6 @@ def collect(model, source: EvalSource, batch_size: int = 32, with_features: bool
            for k, v in parts.items()}
     return LoopTable(cat["j2d"], cat["j3d"], cat["var"], cat["gate"], cat["feat"], cat["gt2d"],
                      cat["gt3d"], cat["s"])
-
-
-def exit_loops(policy: ExitPolicy, mean_var: np.ndarray, gate_logits: np.ndarray | None = None
-               ) -> np.ndarray:
-    """Refiner passes each sample runs under `policy`, replaying `run_with_exits` exactly.
-
-    The rules and float32 arithmetic are those of run_with_exits: "none" runs max_loops; "variance"
-    stops at the first loop whose mean variance is below tau_var; "gate" stops at the first loop
-    where the survival probability prod(1 - P(EXIT)) at tau_gate is <= 1/2; the last loop always
-    stops. Gate sampling is random and is not replayed.
-
-    Args:
-        policy: the exit rule (max_loops is capped by L).
-        mean_var: (L, N) float32 mean sigma^2 per loop (`exits.mean_variance`).
-        gate_logits: (L, N, 2) float32 gate logits per loop (needed in gate mode only).
-    Returns:
-        (N,) int64 loop counts in 1..min(policy.max_loops, L).
-    Raises:
-        ValueError: a sampling policy, or gate mode without logits.
-    """
-    if policy.sample:
-        raise ValueError("sampled gate exits are random; only the deterministic policy is replayed")
-    if policy.mode == "gate" and gate_logits is None:
-        raise ValueError("gate exits need the gate logits")
-    loops, n = min(policy.max_loops, mean_var.shape[0]), mean_var.shape[1]
-    if policy.mode == "none":
-        return np.full(n, loops, dtype=np.int64)
-    if policy.mode == "variance":
-        done = torch.from_numpy(np.asarray(mean_var[:loops], dtype=np.float32)) < policy.tau_var
-    else:
-        logits = torch.from_numpy(np.asarray(gate_logits[:loops], dtype=np.float32))
-        p_exit = exit_probability(logits.reshape(-1, 2), policy.tau_gate).reshape(loops, n)
-        done = torch.cumprod(1 - p_exit, dim=0) <= 0.5
-    done[loops - 1] = True
-    return done.int().argmax(0).numpy().astype(np.int64) + 1
 
 
 def policy_gflops(stage: StageFlops, loops: np.ndarray, mode: str) -> np.ndarray:

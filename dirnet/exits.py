@@ -1,16 +1,20 @@
 """Dynamic exits (Sec. 4): run the refiner until each sample's policy says stop.
 
 Exits are decided per sample: a sample that exits leaves the batch, so it stops costing compute.
+The rule itself is one function, `exit_decision`: `run_with_exits` applies it while the model runs,
+`exit_loops` replays it on recorded per-loop outputs (evaluation sweeps, gate training).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .models.dirnet import DIRNet, LoopOutput
 
-__all__ = ["EXIT_MODES", "ExitPolicy", "ExitResult", "exit_probability", "mean_variance", "run_with_exits"]
+__all__ = ["EXIT_MODES", "ExitPolicy", "ExitResult", "exit_probability", "mean_variance", "exit_decision",
+           "run_with_exits", "exit_loops"]
 
 EXIT_MODES = ("none", "variance", "gate")
 
@@ -73,6 +77,40 @@ def mean_variance(out: LoopOutput) -> torch.Tensor:
     return torch.cat((out.alpha2d.flatten(1), out.alpha3d.flatten(1)), 1).exp().mean(1)
 
 
+def exit_decision(policy: ExitPolicy, loop: int, max_loops: int, mean_var: torch.Tensor,
+                  p_exit: torch.Tensor | None, survival: torch.Tensor,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which samples stop after refiner pass `loop`: the exit rule of every ExitPolicy.
+
+    "none" stops at the last pass; "variance" at the first pass whose mean variance is below
+    tau_var; "gate" at the first pass where the survival probability prod(1 - P(EXIT)) is <= 1/2,
+    or, with policy.sample, where a draw from P(EXIT) says so. The last pass always stops.
+
+    Args:
+        policy: the exit rule.
+        loop: 0-based index of the pass just run.
+        max_loops: passes available (policy.max_loops capped by the model's).
+        mean_var: (B,) float32 mean sigma^2 of this pass (`mean_variance`).
+        p_exit: (B,) float32 P(EXIT) of this pass at policy.tau_gate (`exit_probability`); only the
+            gate rule reads it.
+        survival: (B,) float32 probability of not having exited before this pass (1 at loop 0).
+        generator: random source when policy.sample is set.
+    Returns:
+        (done (B,) bool, survival (B,) after this pass).
+    """
+    if policy.mode == "gate":
+        survival = survival * (1 - p_exit)
+    if loop >= max_loops - 1 or policy.mode == "none":
+        done = torch.full_like(mean_var, loop >= max_loops - 1, dtype=torch.bool)
+    elif policy.mode == "variance":
+        done = mean_var < policy.tau_var
+    elif policy.sample:
+        done = torch.bernoulli(p_exit, generator=generator).bool()
+    else:
+        done = survival <= 0.5
+    return done, survival
+
+
 @torch.no_grad()
 def run_with_exits(model: DIRNet, images: torch.Tensor, policy: ExitPolicy,
                    generator: torch.Generator | None = None) -> ExitResult:
@@ -88,7 +126,7 @@ def run_with_exits(model: DIRNet, images: torch.Tensor, policy: ExitPolicy,
     features = model.forward_features(images)
     batch = images.shape[0]
     active = torch.arange(batch, device=images.device)
-    survival = torch.ones(batch, device=images.device)
+    survival = torch.ones(batch, device=images.device)  # of the active samples
     loops = torch.zeros(batch, dtype=torch.long, device=images.device)
     trace: dict[str, list[torch.Tensor]] = {k: [] for k in ("joints2d", "joints3d", "alpha2d", "alpha3d", "exit_prob")}
     finals: list[tuple[torch.Tensor, LoopOutput]] = []
@@ -107,21 +145,14 @@ def run_with_exits(model: DIRNet, images: torch.Tensor, policy: ExitPolicy,
         trace["exit_prob"].append(full_p)
         loops[active] = loop + 1
 
-        if loop == max_loops - 1 or policy.mode == "none":
-            done = torch.full_like(p_exit, loop == max_loops - 1, dtype=torch.bool)
-        elif policy.mode == "variance":
-            done = mean_variance(out) < policy.tau_var
-        elif policy.sample:
-            done = torch.bernoulli(p_exit, generator=generator).bool()
-        else:
-            survival[active] *= 1 - p_exit
-            done = survival[active] <= 0.5
+        done, survival = exit_decision(policy, loop, max_loops, mean_variance(out), p_exit, survival,
+                                       generator)
         if done.any():
             finals.append((active[done], out.index(done)))
         if done.all():
             break
         keep = ~done
-        active = active[keep]
+        active, survival = active[keep], survival[keep]
         attention = model.attention(refined[keep])
 
     order = torch.cat([idx for idx, _ in finals])
@@ -131,3 +162,36 @@ def run_with_exits(model: DIRNet, images: torch.Tensor, policy: ExitPolicy,
     final = LoopOutput(**{k: v[inverse] for k, v in merged.items()})
     stacked = {k: torch.stack(v) for k, v in trace.items()}
     return ExitResult(final=final, loops=loops, **stacked)
+
+
+def exit_loops(policy: ExitPolicy, mean_var: np.ndarray, gate_logits: np.ndarray | None = None
+               ) -> np.ndarray:
+    """Refiner passes each sample runs under `policy`, replayed from recorded per-loop outputs.
+
+    Applies `exit_decision` pass by pass, as `run_with_exits` does, so the loop counts are those
+    run_with_exits gives on the same outputs. Gate sampling is random and is not replayed.
+
+    Args:
+        policy: the exit rule (max_loops is capped by L).
+        mean_var: (L, N) float32 mean sigma^2 per loop (`mean_variance`).
+        gate_logits: (L, N, 2) float32 gate logits per loop (needed in gate mode only).
+    Returns:
+        (N,) int64 loop counts in 1..min(policy.max_loops, L).
+    Raises:
+        ValueError: a sampling policy, or gate mode without logits.
+    """
+    if policy.sample:
+        raise ValueError("sampled gate exits are random; only the deterministic policy is replayed")
+    if policy.mode == "gate" and gate_logits is None:
+        raise ValueError("gate exits need the gate logits")
+    max_loops, n = min(policy.max_loops, mean_var.shape[0]), mean_var.shape[1]
+    loops = np.zeros(n, dtype=np.int64)
+    survival = torch.ones(n)
+    for loop in range(max_loops):
+        p_exit = None if gate_logits is None else exit_probability(
+            torch.from_numpy(np.asarray(gate_logits[loop], dtype=np.float32)), policy.tau_gate)
+        done, survival = exit_decision(policy, loop, max_loops,
+                                       torch.from_numpy(np.asarray(mean_var[loop], dtype=np.float32)),
+                                       p_exit, survival)
+        loops[(loops == 0) & done.numpy()] = loop + 1
+    return loops

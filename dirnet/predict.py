@@ -12,13 +12,10 @@ from tqdm import tqdm
 
 from .estimator import Estimator
 from .exits import EXIT_MODES
-from .image_files import UnreadableImage, read_rgb
+from .image_io import IMAGE_SUFFIXES, UnreadableImage, read_rgb
 from .io import write_text_atomic
 
 __all__ = ["PredictConfig", "predict", "main"]
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
 
 @dataclass(frozen=True)
 class PredictConfig:
@@ -63,8 +60,11 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
     for path in tqdm(files, desc="predict", unit="img", disable=None):
         try:
             image = read_rgb(path)
-        except (UnreadableImage, OSError) as exc:
-            errors.append(f"{path.name}: {getattr(exc, 'strerror', None) or exc}, skipped")
+        except UnreadableImage as exc:  # names the file
+            errors.append(f"{exc}, skipped")
+            continue
+        except OSError as exc:
+            errors.append(f"{path.name}: {exc.strerror or exc}, skipped")
             continue
         hand = handedness_of(image) if handedness_of else cfg.hand
         batch.append((path.name, image, hand))

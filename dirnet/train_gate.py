@@ -44,8 +44,8 @@ import torch
 from tqdm import tqdm
 
 from .eval_data import open_source, parse_spec
-from .evaluate import TAU_VAR_QUANTILES, LoopTable, collect, exit_loops, fast_model, sample_means
-from .exits import ExitPolicy
+from .evaluate import TAU_VAR_QUANTILES, LoopTable, collect, fast_model, sample_means
+from .exits import ExitPolicy, exit_loops
 from .flops import StageFlops, count_stage_flops
 from .models.blocks import ExitGate
 from .models.dirnet import REFERENCE_RES

@@ -11,8 +11,8 @@ import torch
 
 from dirnet.crop import transform_points
 from dirnet.eval_data import EvalSource, open_source, parse_spec
-from dirnet.evaluate import collect, exit_loops, fast_model, forward_loops, main
-from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
+from dirnet.evaluate import collect, fast_model, forward_loops, main
+from dirnet.exits import ExitPolicy, exit_loops, mean_variance, run_with_exits
 from dirnet.models.dirnet import create_model
 from dirnet.weights import save_checkpoint
 from tests.conftest import shared_path

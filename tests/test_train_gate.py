@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dirnet.evaluate import exit_loops
-from dirnet.exits import ExitPolicy
+from dirnet.exits import ExitPolicy, exit_loops
 from dirnet.flops import StageFlops
 from dirnet.models.blocks import ExitGate
 from dirnet.train_gate import (GateCache, GateTrainConfig, gate_logits, main, outcome, rewards,

