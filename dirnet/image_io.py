@@ -18,7 +18,11 @@ _SOI, _EOI, _SOS = b"\xff\xd8", b"\xff\xd9", b"\xff\xda"
 
 
 class UnreadableImage(ValueError):
-    """A file that is not a whole, decodable image; the message names it and says why."""
+    """A file that is not a whole, decodable image; the message names it and says why (`reason`)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
 
 
 def jpeg_is_truncated(data: bytes) -> bool:
@@ -43,10 +47,10 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """
     data = Path(path).read_bytes()
     if not data:
-        raise UnreadableImage(f"{path}: empty file")
+        raise UnreadableImage(path, "empty file")
     if jpeg_is_truncated(data):
-        raise UnreadableImage(f"{path}: truncated JPEG")
+        raise UnreadableImage(path, "truncated JPEG")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise UnreadableImage(f"{path}: not a readable image")
+        raise UnreadableImage(path, "not a readable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)

@@ -60,11 +60,9 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
     for path in tqdm(files, desc="predict", unit="img", disable=None):
         try:
             image = read_rgb(path)
-        except UnreadableImage as exc:  # names the file
-            errors.append(f"{exc}, skipped")
-            continue
-        except OSError as exc:
-            errors.append(f"{path.name}: {exc.strerror or exc}, skipped")
+        except (UnreadableImage, OSError) as exc:
+            reason = exc.reason if isinstance(exc, UnreadableImage) else exc.strerror or exc
+            errors.append(f"{path.name}: {reason}, skipped")
             continue
         hand = handedness_of(image) if handedness_of else cfg.hand
         batch.append((path.name, image, hand))
