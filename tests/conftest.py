@@ -21,3 +21,18 @@ def shared_path(*parts: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="module")
+def clip_frame():
+    """The ASL clip's first frame (RGB) and MediaPipe's 2D landmarks for it (frame px)."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    video = shared_path("data", "asl_video", "asl_hand.25fps.mp4")
+    reference = json.loads(shared_path("data", "asl_video", "asl_hand.full.json").read_text())
+    ok, bgr = cv2.VideoCapture(str(video)).read()
+    assert ok
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.array(reference[0])[:, :2]

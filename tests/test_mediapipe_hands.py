@@ -1,23 +1,10 @@
 """The one MediaPipe Hands wrapper on the real clip: px and mm landmarks, handedness, padding."""
 from __future__ import annotations
 
-import json
-
-import cv2
 import numpy as np
 import pytest
 
 from dirnet.mediapipe_hands import MediaPipeHands
-from tests.conftest import shared_path
-
-
-@pytest.fixture(scope="module")
-def clip_frame():
-    video = shared_path("data", "asl_video", "asl_hand.25fps.mp4")
-    reference = json.loads(shared_path("data", "asl_video", "asl_hand.full.json").read_text())
-    ok, bgr = cv2.VideoCapture(str(video)).read()
-    assert ok
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.array(reference[0])[:, :2]
 
 
 def test_landmarks_handedness_and_padding(clip_frame):
