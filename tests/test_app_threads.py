@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -11,6 +12,7 @@ from PyQt6.QtCore import Qt  # noqa: E402
 
 from app.capture import CaptureThread  # noqa: E402
 from app.demo import DemoSource  # noqa: E402
+from app.drawing import annotate  # noqa: E402
 from app.pipeline import PipelineSettings  # noqa: E402
 from app.worker import InferenceWorker  # noqa: E402
 
@@ -89,5 +91,41 @@ def test_capture_reports_bad_sources_and_keeps_retrying_cameras(qtbot):
     qtbot.waitUntil(lambda: sum("camera 63" in e for e in errors) >= 2, timeout=10_000)
     with qtbot.waitSignal(capture.source_opened, timeout=60_000):
         capture.open("demo", 160, 120, 25)  # and switches when asked
+    capture.stop()
+    assert not capture.isRunning()
+
+
+def test_each_result_owns_its_image(qtbot, worker, demo_frames):
+    """What the UI shows of a result can never change after it was emitted (one result, one frame)."""
+    snapshots = []
+    worker.result_ready.connect(lambda p: snapshots.append((p, p.image.copy())), Qt.ConnectionType.DirectConnection)
+    for i, frame in enumerate(demo_frames[:8]):
+        worker.submit(frame, i / 25, i)
+        qtbot.waitUntil(lambda i=i: bool(snapshots) and snapshots[-1][0].result.index == i, timeout=60_000)
+    assert len(snapshots) == 8 and any(p.result.hands for p, _ in snapshots)
+    for processed, as_emitted in snapshots:
+        np.testing.assert_array_equal(processed.image, as_emitted)  # not overwritten by later frames
+        np.testing.assert_array_equal(processed.image, annotate(processed.result))  # whole overlay
+
+
+def test_a_source_that_fails_leaves_the_playing_one_and_pause_holds_frames(qtbot):
+    capture = CaptureThread()
+    errors, frames = [], []
+    capture.errored.connect(errors.append)
+    capture.frame_ready.connect(lambda f, t, i: frames.append(i), Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(capture.source_opened, timeout=60_000):
+        capture.open("demo", 160, 120, 25)
+    capture.open("/no/such/video.mp4")
+    qtbot.waitUntil(lambda: bool(errors), timeout=10_000)
+    assert "/no/such/video.mp4" in errors[0] and errors[0].endswith("still showing demo")
+    count = len(frames)
+    qtbot.waitUntil(lambda: len(frames) > count + 5, timeout=10_000)  # the demo goes on
+    capture.set_paused(True)
+    qtbot.wait(300)
+    count = len(frames)
+    qtbot.wait(500)
+    assert len(frames) == count and capture.is_paused()
+    capture.set_paused(False)
+    qtbot.waitUntil(lambda: len(frames) > count, timeout=10_000)
     capture.stop()
     assert not capture.isRunning()
