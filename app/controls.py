@@ -24,9 +24,9 @@ __all__ = ["ControlPanel", "LogSlider"]
 _RESOLUTIONS = ("640x480", "1280x720", "1920x1080")
 _EXIT_LABELS = {"gate": "Gate G", "variance": "Variance τ_var", "none": "None (all loops)"}
 # Slider spans around the weights' own defaults. Measured with `python tools/exit_sweep.py` (and
-# the demo): mean loops move over tau_gate 0.6-6 on the ASL clip and 3-30 on the demo, and over
+# the demo): mean loops move over tau_gate 0.5-7 on the ASL clip and 2-20 on the demo, and over
 # tau_var 0.5x-8x the shipped default; outside these the loop count no longer changes.
-_TAU_GATE_SPAN = (0.5, 32.0)
+_TAU_GATE_SPAN = (0.5, 20.0)
 _TAU_VAR_SPAN = (0.5, 8.0)
 
 _TIPS = {
@@ -138,6 +138,7 @@ class ControlPanel(QWidget):
         layout.addWidget(self._smoothing_group())
         layout.addWidget(self._view_group())
         layout.addWidget(self._record_group())
+        layout.addStretch(1)  # spare height below the groups, not inside them
 
     # ---- groups --------------------------------------------------------------------------------
     def _source_group(self) -> QGroupBox:

@@ -83,12 +83,10 @@ class MainWindow(QMainWindow):
         self.heatmaps = HeatmapPanel()
         self.colorbar = ColorBar()
         self.colorbar.setVisible(self.controls.mesh_combo.currentText() == "uncertainty")
-        if gl_available():
-            from .panels.mesh3d import MeshPanel
-            self.mesh: QWidget = MeshPanel()
-        else:
-            self.mesh = QLabel("3D view needs OpenGL (not available on this display)")
-            self.mesh.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # the 3D view (PyOpenGL, a GL context) is built after the first paint: see _add_mesh_view
+        self.mesh: QWidget = QLabel("3D view: starting…" if gl_available() else
+                                    "3D view needs OpenGL (not available on this display)")
+        self.mesh.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._layout()
 
         self.capture = CaptureThread(self)
@@ -121,7 +119,8 @@ class MainWindow(QMainWindow):
         self.stats.setMinimumHeight(150)
 
         self.right = QSplitter(Qt.Orientation.Vertical)
-        self.right.addWidget(_titled("3D hand mesh (drag to rotate, wheel to zoom)", self.mesh, self.colorbar))
+        self._mesh_box = _titled("3D hand mesh (drag to rotate, wheel to zoom)", self.mesh, self.colorbar)
+        self.right.addWidget(self._mesh_box)
         self.right.addWidget(_titled("Per-loop 2D uncertainty of the first hand (current frame)", self.heatmaps))
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -207,8 +206,6 @@ class MainWindow(QMainWindow):
         c.mirror_changed.connect(worker.set_mirror)
         c.record_toggled.connect(self._record)
         c.mesh_color_changed.connect(lambda mode: self.colorbar.setVisible(mode == "uncertainty"))
-        if hasattr(self.mesh, "set_color_mode"):
-            c.mesh_color_changed.connect(self.mesh.set_color_mode)
         g.capture_requested.connect(worker.capture_gesture)
         g.gestures_changed.connect(worker.set_gestures)
         g.errored.connect(self._error)
@@ -237,6 +234,20 @@ class MainWindow(QMainWindow):
         self.open_source(self.config.source)
         if self.config.record is not None:
             self._record(True)
+        self._add_mesh_view()
+
+    def _add_mesh_view(self) -> None:
+        """Replace the 3D placeholder by the OpenGL view (importing PyOpenGL and creating a GL
+        context take about half a second: not before the window's first paint)."""
+        if not gl_available():
+            return
+        from .panels.mesh3d import MeshPanel
+        mesh = MeshPanel()
+        mesh.set_color_mode(self.controls.mesh_combo.currentText())
+        self.controls.mesh_color_changed.connect(mesh.set_color_mode)
+        self._mesh_box.layout().replaceWidget(self.mesh, mesh)
+        self.mesh.deleteLater()
+        self.mesh = mesh
 
     def open_source(self, spec: str) -> None:
         width, height, fps = self.controls.resolution()

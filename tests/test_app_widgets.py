@@ -128,6 +128,8 @@ def test_control_panel_emits_live_setting_changes(qtbot):
     # spans around the weights' defaults where the loop count moves (tools/exit_sweep.py)
     panel.tau_gate.set_value(1e-3)
     assert panel.tau_gate.value() == pytest.approx(0.5, rel=0.01)
+    panel.tau_gate.set_value(1e3)
+    assert panel.tau_gate.value() == pytest.approx(20.0, rel=0.01)
     panel.tau_var.set_value(1e6)
     assert panel.tau_var.value() == pytest.approx(480.0, rel=0.01)
     assert panel.source_combo.findData("demo") >= 0
