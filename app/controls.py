@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import (
 )
 
 from .config import AppConfig
-from .panels.mesh3d import COLOR_MODES
+from .panels.colorbar import COLOR_MODES
 from .sources import list_cameras
 
 __all__ = ["ControlPanel", "LogSlider"]

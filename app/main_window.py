@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.heatmaps = HeatmapPanel()
         self.colorbar = ColorBar()
         self.colorbar.setVisible(self.controls.mesh_combo.currentText() == "uncertainty")
-        # the 3D view (PyOpenGL, a GL context) is built after the first paint: see _add_mesh_view
+        # the 3D view (PyOpenGL, a GL context) is built after the first frame: see _add_mesh_view
         self.mesh: QWidget = QLabel("3D view: starting…" if gl_available() else
                                     "3D view needs OpenGL (not available on this display)")
         self.mesh.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -234,12 +234,12 @@ class MainWindow(QMainWindow):
         self.open_source(self.config.source)
         if self.config.record is not None:
             self._record(True)
-        self._add_mesh_view()
 
     def _add_mesh_view(self) -> None:
-        """Replace the 3D placeholder by the OpenGL view (importing PyOpenGL and creating a GL
-        context take about half a second: not before the window's first paint)."""
-        if not gl_available():
+        """Replace the 3D placeholder by the OpenGL view, once the first frame is on screen:
+        importing PyOpenGL and creating a GL context take about half a second, which would
+        otherwise slow the loading of DIR-Net and MediaPipe (one GIL, few cores)."""
+        if not gl_available() or not isinstance(self.mesh, QLabel):
             return
         from .panels.mesh3d import MeshPanel
         mesh = MeshPanel()
@@ -274,10 +274,12 @@ class MainWindow(QMainWindow):
     def _mark(self, step: str) -> None:
         if self.startup.mark(step):
             self._update_loading()
-            if step == "frame":
-                summary = self.startup.summary()
-                print(f"startup: {summary}", flush=True)
-                self.statusBar().showMessage(f"ready · {summary}", 15_000)
+
+    def _first_frame_shown(self) -> None:
+        summary = self.startup.summary()
+        print(f"startup: {summary}", flush=True)
+        self.statusBar().showMessage(f"ready · {summary}", 15_000)
+        QTimer.singleShot(0, self._add_mesh_view)
 
     def _update_loading(self) -> None:
         done = [f"✓ {STEPS[s]} ({t:.1f} s)" for s, t in self.startup.marks.items()]
@@ -350,7 +352,8 @@ class MainWindow(QMainWindow):
             self.stats.redraw()
             self._stats_drawn = now
         self.frames_shown += 1
-        self._mark("frame")
+        if self.startup.mark("frame"):
+            self._first_frame_shown()
 
     def _error(self, message: str) -> None:
         """Show a problem above the video and, once per distinct message, on stderr."""

@@ -178,7 +178,7 @@ class InferenceWorker(QThread):
     def _start_detector(self, pool: ThreadPoolExecutor) -> Future:
         """Start MediaPipe in `pool`; detector_ready fires when it is up (or has failed)."""
         self.loading.emit("starting MediaPipe…")
-        future = pool.submit(HandDetector, max_hands=2, static=True)
+        future = pool.submit(_warm_detector)
         future.add_done_callback(lambda _: self.detector_ready.emit())
         return future
 
@@ -246,3 +246,11 @@ class InferenceWorker(QThread):
         now = time.monotonic()
         self._done_times = [x for x in self._done_times if now - x < 1.0] + [now]
         self.result_ready.emit(Processed(result, image, (now - t) * 1000.0, float(len(self._done_times))))
+
+
+def _warm_detector() -> HandDetector:
+    """A static-mode detector that has run once: its first call sets up TFLite's XNNPACK delegate
+    (a few hundred ms), which then happens here, beside DIR-Net's loading, not on the first frame."""
+    detector = HandDetector(max_hands=2, static=True)
+    detector.detect(np.zeros((64, 64, 3), np.uint8))
+    return detector

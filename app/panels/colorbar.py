@@ -9,8 +9,9 @@ from PyQt6.QtCore import QRectF, QSize, Qt
 from PyQt6.QtGui import QColor, QLinearGradient, QPainter
 from PyQt6.QtWidgets import QWidget
 
-__all__ = ["SIGMA_MAX_MM", "uncertainty_rgba", "ColorBar"]
+__all__ = ["COLOR_MODES", "SIGMA_MAX_MM", "uncertainty_rgba", "ColorBar"]
 
+COLOR_MODES = ("skin", "uncertainty")  # how the mesh is coloured
 SIGMA_MAX_MM = 25.0  # standard deviation shown as the hottest colour
 _CMAP = pg.colormap.get("CET-L3")  # black-red-yellow-white heat
 _LOW = 0.15  # skip the near-black start of the map: a mesh must stay visible on a dark background

@@ -11,11 +11,10 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph.opengl as gl
 
-from .colorbar import uncertainty_rgba
+from .colorbar import COLOR_MODES, uncertainty_rgba
 
-__all__ = ["MeshPanel", "COLOR_MODES"]
+__all__ = ["MeshPanel"]
 
-COLOR_MODES = ("skin", "uncertainty")
 _SKIN = np.array([0.93, 0.74, 0.62, 1.0], np.float32)
 _CAM_TO_GL = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)  # rows: GL X, Y, Z from x, y, z
 _SPACING_MM = 110.0  # side-by-side offset of two hands
