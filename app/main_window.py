@@ -69,12 +69,12 @@ class MainWindow(QMainWindow):
         self._reading_held = False  # capture waits for the worker to finish starting
         self._start_pending = False  # start() was called; the threads start after the first paint
         self._loading = "starting…"
+        store_problem = ""
         try:
             store = GestureStore(config.gestures)
         except ValueError as exc:  # keep the broken file for the user; edits go to a new one
             store = GestureStore(Path(config.gestures).with_suffix(".recovered.json"))
-            self._notice = f"{exc}; your gestures now go to {store.path}"
-            print(self._notice, file=sys.stderr)
+            store_problem = f"{exc}; your gestures now go to {store.path}"
 
         self.controls = ControlPanel(config)
         self.gestures = GesturePanel(store, config.gesture_threshold)
@@ -102,7 +102,8 @@ class MainWindow(QMainWindow):
         self._tick.timeout.connect(self._expire_banner)
         self._tick.start(250)
         self.gestures.gestures_changed.emit(dict(store.gestures))
-        self._update_banner()
+        if store_problem:
+            self._error(store_problem)
         self._update_loading()
 
     # ---- layout --------------------------------------------------------------------------------
@@ -425,6 +426,7 @@ class MainWindow(QMainWindow):
     # ---- shutdown ------------------------------------------------------------------------------
     def stop_threads(self) -> None:
         """Stop capture, then the worker (which finalises any recording). Safe to call twice."""
+        self._start_pending = False  # closed before the first paint: never start them
         self.capture.stop()
         self.worker.stop()
 

@@ -164,3 +164,10 @@ def test_shortcuts_help_and_the_uncertainty_colour_scale(qtbot, tmp_path):
     want = uncertainty_rgba(np.array([0.0, SIGMA_MAX_MM]))
     for got, (r, g, b, _) in zip(ends, want):
         assert abs(got.redF() - r) < 0.08 and abs(got.greenF() - g) < 0.08 and abs(got.blueF() - b) < 0.08
+
+
+def test_a_broken_gesture_store_is_said_above_the_video(qtbot, tmp_path):
+    (tmp_path / "gestures.json").write_text("{not json")
+    window = _window(qtbot, tmp_path)
+    assert "is not a gesture store" in window.video.message()
+    assert str(tmp_path / "gestures.recovered.json") in window.gestures.path_label.text()
