@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self._capture_message = ""  # the last source failure: cleared when a source opens
         self._reading_held = False  # capture waits for the worker to finish starting
         self._start_pending = False  # start() was called; the threads start after the first paint
-        self._loading = "starting…"
+        self._loading = "opening the window…"
         store_problem = ""
         try:
             store = GestureStore(config.gestures)
