@@ -52,10 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     imports, runs = [], []
     for run in range(args.runs):
-        if args.cold:
-            env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dirnet-cold-cache-")
-        imports.append(imports_s(env))
-        runs.append(app_steps(env))
+        with tempfile.TemporaryDirectory(prefix="dirnet-cold-cache-") as cache:
+            if args.cold:
+                env["XDG_CACHE_HOME"] = cache
+            imports.append(imports_s(env))
+            runs.append(app_steps(env))
         steps = "  ".join(f"{k} {v:.2f}" for k, v in runs[-1].items())
         print(f"run {run + 1}: imports {imports[-1]:.2f} s | app: {steps} | "
               f"ratio {runs[-1]['first frame'] / imports[-1]:.2f}", flush=True)
