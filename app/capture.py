@@ -2,6 +2,8 @@
 
 Opening a source happens in this thread too (a camera can take a second to open). A camera that
 stops delivering is closed and re-opened every second until it comes back; a video file loops.
+A new source that fails to open leaves the one playing untouched, so the window never goes dark
+because of a typo, and the error says what is still shown.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ class CaptureThread(QThread):
         source_opened(name, fps): a new source delivers frames.
         errored(message): the source failed (not found, unplugged, unreadable); it keeps trying
             for cameras.
+        notice(message): what plays is not what was asked for (no camera: the demo); emitted
+            after its source_opened and true until the next one.
         status(message): something the user may want to know (camera back, end of file).
         fps_updated(fps): frames read per second, once a second.
     """
@@ -35,6 +39,7 @@ class CaptureThread(QThread):
     frame_ready = pyqtSignal(object, float, int)
     source_opened = pyqtSignal(str, float)
     errored = pyqtSignal(str)
+    notice = pyqtSignal(str)
     status = pyqtSignal(str)
     fps_updated = pyqtSignal(float)
 
@@ -47,6 +52,7 @@ class CaptureThread(QThread):
         self._wake = QWaitCondition()
         self._request: SourceRequest | None = None
         self._abort = False
+        self._paused = False
         self._source: FrameSource | None = None
         self._current: SourceRequest | None = None  # what to re-open when a camera drops out
 
@@ -57,6 +63,16 @@ class CaptureThread(QThread):
             self._wake.wakeOne()
         if not self.isRunning():
             self.start()
+
+    def set_paused(self, paused: bool) -> None:
+        """Stop reading frames (a file keeps its place, a camera's frames are skipped) or resume."""
+        with QMutexLocker(self._mutex):
+            self._paused = paused
+            self._wake.wakeOne()
+
+    def is_paused(self) -> bool:
+        with QMutexLocker(self._mutex):
+            return self._paused
 
     def stop(self) -> None:
         """Ask the thread to finish and wait for it (up to 10 s: opening a source can be slow)."""
@@ -71,28 +87,34 @@ class CaptureThread(QThread):
             return request, self._abort
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once for a new request or stop."""
+        """Sleep, but wake at once for a new request, a pause change or stop."""
         with QMutexLocker(self._mutex):
             if self._request is None and not self._abort:
                 self._wake.wait(self._mutex, max(1, int(seconds * 1000)))
 
-    def _open(self, request: SourceRequest) -> bool:
+    def _open(self, request: SourceRequest) -> FrameSource | None:
+        """Open a requested source; on failure say why (and what still plays) and return None."""
         spec, width, height, fps = request
+        if self._source is not None and spec == str(getattr(self._source, "index", "")):
+            self._close()  # the same camera in a new mode: the device must be free to re-open
+        message = None
         try:
             if spec == "auto":
-                self._source, message = open_auto(width, height, fps)
-                if message:
-                    self.errored.emit(message)
-                if isinstance(self._source, CameraSource):  # if it drops out, wait for it
-                    self._current = (str(self._source.index), width, height, fps)
+                source, message = open_auto(width, height, fps)
             else:
-                self._source = self._opener(spec, width, height, fps, loop=True)
+                source = self._opener(spec, width, height, fps, loop=True)
         except Exception as exc:  # (cv2.error too) a bad source must never end the capture thread
-            self._source = None
-            self.errored.emit(str(exc))
-            return False
-        self.source_opened.emit(self._source.name, float(self._source.fps))
-        return True
+            still = f"; still showing {self._source.name}" if self._source is not None else ""
+            self.errored.emit(f"{exc}{still}")
+            return None
+        self._close()
+        self._source = source
+        # what to re-open if it drops out: the camera auto picked, or the request itself
+        self._current = (str(source.index), width, height, fps) if isinstance(source, CameraSource) else request
+        self.source_opened.emit(source.name, float(source.fps))
+        if message:
+            self.notice.emit(message)
+        return source
 
     def run(self) -> None:
         index = 0
@@ -103,16 +125,18 @@ class CaptureThread(QThread):
             if abort:
                 break
             if request is not None:
-                self._close()
-                self._current, index = request, 0
-                if not self._open(request):
-                    if not request[0].isdigit():
-                        self._current = None  # a bad file stays bad; wait for the next request
+                if self._open(request) is not None:
+                    index, next_due = 0, time.monotonic()
+                elif self._source is None:
+                    # nothing plays: keep retrying a camera (it may be plugged in), not a bad file
+                    self._current = request if request[0].isdigit() else None
                     self._sleep(_RETRY_S)
-                    continue
-                next_due = time.monotonic()
+                continue
+            if self.is_paused():
+                self._sleep(_RETRY_S)  # woken at once by set_paused, open or stop
+                continue
             if self._source is None:
-                if self._current is not None and self._open(self._current):  # a camera is back
+                if self._current is not None and self._reopen():  # a camera is back
                     self.status.emit(f"{self._source.name} is back")
                 else:
                     self._sleep(_RETRY_S)
@@ -131,6 +155,17 @@ class CaptureThread(QThread):
                 next_due = max(next_due + 1.0 / self._source.fps, now - 0.5)
                 self._sleep(next_due - time.monotonic())
         self._close()
+
+    def _reopen(self) -> bool:
+        """Try the dropped (or not yet plugged-in) camera again; each failure is reported."""
+        spec, width, height, fps = self._current
+        try:
+            self._source = self._opener(spec, width, height, fps, loop=True)
+        except Exception as exc:  # noqa: BLE001 - same as _open: report, keep the thread alive
+            self.errored.emit(str(exc))
+            return False
+        self.source_opened.emit(self._source.name, float(self._source.fps))
+        return True
 
     def _read(self) -> np.ndarray | None:
         try:

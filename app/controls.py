@@ -1,7 +1,8 @@
 """ControlPanel: source, DIR-Net exits, smoothing, view and recording controls, all live.
 
 Widgets only emit signals; the window applies them. Pipeline changes go out as partial
-PipelineSettings field dicts through `settings_changed`.
+PipelineSettings field dicts through `settings_changed`. Every control carries a tooltip with its
+meaning and unit; a threshold that the chosen exit mode does not use is greyed out.
 """
 from __future__ import annotations
 
@@ -16,13 +17,49 @@ from PyQt6.QtWidgets import (
 )
 
 from .config import AppConfig
-from .panels.mesh3d import COLOR_MODES
+from .panels.colorbar import COLOR_MODES
 from .sources import list_cameras
 
 __all__ = ["ControlPanel", "LogSlider"]
 
 _RESOLUTIONS = ("640x480", "1280x720", "1920x1080")
 _EXIT_LABELS = {"gate": "Gate G", "variance": "Variance τ_var", "none": "None (all loops)"}
+# Slider spans around the weights' own defaults. Measured with `python tools/exit_sweep.py` (and
+# the demo): mean loops move over tau_gate 0.5-7 on the ASL clip and 2-20 on the demo, and over
+# tau_var 0.5x-8x the shipped default; outside these the loop count no longer changes.
+_TAU_GATE_SPAN = (0.5, 20.0)
+_TAU_VAR_SPAN = (0.5, 8.0)
+
+_TIPS = {
+    "source": "What to track: a camera, the built-in demo (an animated hand), a video file or a folder "
+              "of images. 'Rescan cameras' looks for newly plugged-in cameras.",
+    "mode": "Resolution and frame rate asked of the camera (it picks the nearest it supports). "
+            "Only cameras have a mode: files and the demo keep their own.",
+    "mirror": "Show the image mirrored, like a selfie camera. Display only: tracking always sees the "
+              "camera's own image.",
+    "exit": "When DIR-Net stops refining a hand (paper Sec. 4):\nGate G: a small learned network "
+            "decides after each loop (τ_gate sets how eagerly).\nVariance: stop once the predicted "
+            "variance falls below τ_var.\nNone: always run all loops (most accurate, most compute).",
+    "tau_gate": "Gate temperature (no unit), used by the Gate exit. The gate's EXIT/CONTINUE scores are "
+                "divided by it before the softmax: higher values flatten its choice towards 50/50, so "
+                "hands exit earlier (fewer loops, fewer GFLOPs, a little less accuracy); lower values "
+                "follow the gate's own choice. Log scale.",
+    "tau_var": "Variance threshold, used by the Variance exit: a hand stops once the mean predicted "
+               "variance of its joints (2D in px² of a 224 px crop and 3D in mm², averaged) is below "
+               "it. Higher exits earlier. Log scale.",
+    "max_loops": "The most refiner passes any hand may run (each pass costs the same GFLOPs).",
+    "smoothing": "One Euro filter on the 2D joints, 3D joints and mesh: less jitter when the hand is "
+                 "still, little lag when it moves.",
+    "min_cutoff": "Cut-off frequency (Hz) while the hand is still: lower is steadier but lags more.",
+    "beta": "How fast the cut-off rises with the hand's speed: higher lags less on quick moves but "
+            "jitters more.",
+    "mediapipe": "Draw MediaPipe's own landmarks (thin cyan) beside ours for comparison. Costs one "
+                 "MediaPipe tracking pass per frame (about 10-20 ms on a laptop CPU).",
+    "mesh": "Colour the 3D mesh by skin, or by DIR-Net's predicted 3D uncertainty (scale under the mesh).",
+    "record": "Record into a new session folder: raw.mp4, annotated.mp4, frames.jsonl (every joint "
+              "per frame) and session.json.",
+    "folder": "Choose the folder that new session folders are created in.",
+}
 
 
 class LogSlider(QWidget):
@@ -95,6 +132,7 @@ class ControlPanel(QWidget):
         self.config = config
         self.record_root = config.record or Path.home() / "dirnet-sessions"
         self._session: Path | None = None  # the session folder being recorded
+        self._playing: str | None = None  # the source name last shown by show_source
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._source_group())
@@ -102,12 +140,14 @@ class ControlPanel(QWidget):
         layout.addWidget(self._smoothing_group())
         layout.addWidget(self._view_group())
         layout.addWidget(self._record_group())
+        layout.addStretch(1)  # spare height below the groups, not inside them
 
     # ---- groups --------------------------------------------------------------------------------
     def _source_group(self) -> QGroupBox:
         box = QGroupBox("Source")
         form = QFormLayout(box)
         self.source_combo = QComboBox()
+        self.source_combo.setToolTip(_TIPS["source"])
         self.refresh_sources()
         self.source_combo.activated.connect(self._source_chosen)
         self.resolution_combo = QComboBox()
@@ -120,6 +160,8 @@ class ControlPanel(QWidget):
         self.fps_spin.setRange(5, 120)
         self.fps_spin.setValue(round(self.config.fps))
         self.fps_spin.setSuffix(" fps")
+        for widget in (self.resolution_combo, self.fps_spin):
+            widget.setToolTip(_TIPS["mode"])
         # A new mode re-opens the current camera (files and the demo keep their own size).
         self.resolution_combo.activated.connect(self._mode_changed)
         self.fps_spin.editingFinished.connect(self._mode_changed)
@@ -129,6 +171,7 @@ class ControlPanel(QWidget):
         self.mirror_check = QCheckBox("Mirror view (selfie)")
         self.mirror_check.setChecked(self.config.mirror)
         self.mirror_check.toggled.connect(self.mirror_changed)
+        self.mirror_check.setToolTip(_TIPS["mirror"])
         form.addRow(self.source_combo)
         form.addRow("Mode", row)
         form.addRow(self.mirror_check)
@@ -141,13 +184,18 @@ class ControlPanel(QWidget):
         for mode, label in _EXIT_LABELS.items():
             self.exit_combo.addItem(label, mode)
         self.exit_combo.setCurrentIndex(list(_EXIT_LABELS).index(self.config.exit_mode))
-        self.exit_combo.currentIndexChanged.connect(
-            lambda _: self.settings_changed.emit({"exit_mode": self.exit_combo.currentData()}))
-        self.tau_gate = LogSlider(0.05, 20.0, self.config.tau_gate or 1.0)
+        self.exit_combo.currentIndexChanged.connect(self._exit_mode_changed)
+        self.exit_combo.setToolTip(_TIPS["exit"])
+        self.tau_gate = LogSlider(*_span(_TAU_GATE_SPAN, 1.0, self.config.tau_gate))
         self.tau_gate.value_changed.connect(lambda v: self.settings_changed.emit({"tau_gate": v}))
-        self.tau_var = LogSlider(0.1, 1000.0, self.config.tau_var or 20.0)
+        self.tau_var = LogSlider(*_span(_TAU_VAR_SPAN, 20.0, self.config.tau_var))
         self.tau_var.value_changed.connect(lambda v: self.settings_changed.emit({"tau_var": v}))
+        self.tau_gate_label, self.tau_var_label = QLabel("τ_gate"), QLabel("τ_var")
+        for widget, tip in ((self.tau_gate, "tau_gate"), (self.tau_gate_label, "tau_gate"),
+                            (self.tau_var, "tau_var"), (self.tau_var_label, "tau_var")):
+            widget.setToolTip(_TIPS[tip])
         self.loops_spin = QSpinBox()
+        self.loops_spin.setToolTip(_TIPS["max_loops"])
         self.loops_spin.setRange(1, self.config.max_loops or 4)
         self.loops_spin.setValue(self.config.max_loops or 4)
         self.loops_spin.valueChanged.connect(lambda v: self.settings_changed.emit({"max_loops": v}))
@@ -155,10 +203,11 @@ class ControlPanel(QWidget):
         self.model_label.setWordWrap(True)
         self.model_label.setObjectName("hint")
         form.addRow("Exit", self.exit_combo)
-        form.addRow("τ_gate", self.tau_gate)
-        form.addRow("τ_var", self.tau_var)
+        form.addRow(self.tau_gate_label, self.tau_gate)
+        form.addRow(self.tau_var_label, self.tau_var)
         form.addRow("Max loops", self.loops_spin)
         form.addRow(self.model_label)
+        self._grey_unused_thresholds()
         return box
 
     def _smoothing_group(self) -> QGroupBox:
@@ -166,11 +215,14 @@ class ControlPanel(QWidget):
         box.setCheckable(True)
         box.setChecked(self.config.smoothing)
         box.toggled.connect(lambda on: self.settings_changed.emit({"smoothing": on}))
+        box.setToolTip(_TIPS["smoothing"])
         form = QFormLayout(box)
         self.min_cutoff = LogSlider(0.05, 10.0, self.config.min_cutoff, "{:.2f} Hz")
         self.min_cutoff.value_changed.connect(lambda v: self.settings_changed.emit({"min_cutoff": v}))
         self.beta = LogSlider(0.001, 1.0, self.config.beta, "{:.3f}")
         self.beta.value_changed.connect(lambda v: self.settings_changed.emit({"beta": v}))
+        self.min_cutoff.setToolTip(_TIPS["min_cutoff"])
+        self.beta.setToolTip(_TIPS["beta"])
         form.addRow("Min cut-off", self.min_cutoff)
         form.addRow("β (speed)", self.beta)
         self.smoothing_box = box
@@ -182,8 +234,10 @@ class ControlPanel(QWidget):
         self.mediapipe_check = QCheckBox("Show MediaPipe's landmarks")
         self.mediapipe_check.setChecked(self.config.show_mediapipe)
         self.mediapipe_check.toggled.connect(lambda on: self.settings_changed.emit({"show_mediapipe": on}))
+        self.mediapipe_check.setToolTip(_TIPS["mediapipe"])
         self.mesh_combo = QComboBox()
         self.mesh_combo.addItems(COLOR_MODES)
+        self.mesh_combo.setToolTip(_TIPS["mesh"])
         self.mesh_combo.currentTextChanged.connect(self.mesh_color_changed)
         form.addRow(self.mediapipe_check)
         form.addRow("Mesh colour", self.mesh_combo)
@@ -197,8 +251,9 @@ class ControlPanel(QWidget):
         self.record_button.setCheckable(True)
         self.record_button.setObjectName("record")
         self.record_button.toggled.connect(self.record_toggled)
+        self.record_button.setToolTip(_TIPS["record"])
         folder = QPushButton("Folder…")
-        folder.setToolTip("Choose the folder sessions are recorded into")
+        folder.setToolTip(_TIPS["folder"])
         folder.clicked.connect(self._choose_record_root)
         self.open_folder_button = QPushButton("Open")
         self.open_folder_button.setToolTip("Show the recording (or the recordings folder) in the file manager")
@@ -224,16 +279,29 @@ class ControlPanel(QWidget):
         self.source_combo.addItem("Image folder…", "folder")
         self.source_combo.addItem("Rescan cameras", "rescan")
 
-    def show_source(self, name: str) -> None:
-        """Select the combo entry for an opened source, or add it (a file/folder by name)."""
+    def show_source(self, name: str | None) -> None:
+        """Select the combo entry for the source playing (None: nothing), adding a file/folder by name.
+
+        Called for every opened source and after a failed one, so the box always names what is
+        really playing; the camera mode is editable only while a camera plays.
+        """
+        self._playing = name
+        camera = name is not None and name.startswith("camera ")
+        self.resolution_combo.setEnabled(camera)
+        self.fps_spin.setEnabled(camera)
+        name = name or _NO_SOURCE
         for i in range(self.source_combo.count()):
             if self.source_combo.itemText(i) == name or (
-                    name.startswith("camera ") and self.source_combo.itemData(i) == name.split()[-1]) or (
+                    camera and self.source_combo.itemData(i) == name.split()[-1]) or (
                     name == "demo" and self.source_combo.itemData(i) == "demo"):
                 self.source_combo.setCurrentIndex(i)
                 return
         self.source_combo.insertItem(0, name, None)
         self.source_combo.setCurrentIndex(0)
+
+    def source_name(self) -> str:
+        """What the source box shows."""
+        return self.source_combo.currentText()
 
     def resolution(self) -> tuple[int, int, float]:
         width, height = (int(v) for v in self.resolution_combo.currentText().split("x"))
@@ -243,6 +311,7 @@ class ControlPanel(QWidget):
         data = self.source_combo.itemData(index)
         if data == "rescan":
             self.refresh_sources()
+            self.show_source(self._playing)
             return
         if data == "file":
             path, _ = QFileDialog.getOpenFileName(self, "Open a video", "",
@@ -252,6 +321,8 @@ class ControlPanel(QWidget):
             data = QFileDialog.getExistingDirectory(self, "Open an image folder") or None
         if data:
             self.source_requested.emit(data)
+        else:  # a dialog was cancelled: the box goes back to what plays
+            self.show_source(self._playing)
 
     def _mode_changed(self, *_args) -> None:
         data = self.source_combo.currentData()
@@ -284,15 +355,37 @@ class ControlPanel(QWidget):
         self.record_button.blockSignals(False)
         self.record_label.setText(f"recording into {path}" if path else f"into {self.record_root}")
 
+    def _exit_mode_changed(self, _index: int) -> None:
+        self._grey_unused_thresholds()
+        self.settings_changed.emit({"exit_mode": self.exit_combo.currentData()})
+
+    def _grey_unused_thresholds(self) -> None:
+        mode = self.exit_combo.currentData()
+        for widgets, used in (((self.tau_gate, self.tau_gate_label), mode == "gate"),
+                              ((self.tau_var, self.tau_var_label), mode == "variance")):
+            for widget in widgets:
+                widget.setEnabled(used)
+
+    def cycle_exit_mode(self) -> None:
+        """Switch to the next exit mode (keyboard shortcut)."""
+        self.exit_combo.setCurrentIndex((self.exit_combo.currentIndex() + 1) % self.exit_combo.count())
+
     def set_estimator_info(self, info) -> None:
         """Fit the sliders to the loaded model (app.worker.EstimatorInfo); keeps user choices."""
-        self.tau_gate.set_range(min(0.05, info.tau_gate / 20), max(20.0, info.tau_gate * 20),
-                                self.config.tau_gate or info.tau_gate)
-        self.tau_var.set_range(min(0.1, info.tau_var / 100), max(1000.0, info.tau_var * 100),
-                               self.config.tau_var or info.tau_var)
+        self.tau_gate.set_range(*_span(_TAU_GATE_SPAN, info.tau_gate, self.config.tau_gate))
+        self.tau_var.set_range(*_span(_TAU_VAR_SPAN, info.tau_var, self.config.tau_var))
         self.loops_spin.blockSignals(True)
         self.loops_spin.setRange(1, info.max_loops)
         self.loops_spin.setValue(min(self.config.max_loops or info.max_loops, info.max_loops))
         self.loops_spin.blockSignals(False)
         state = "trained weights" if info.is_trained else "UNTRAINED model (no weights shipped yet)"
         self.model_label.setText(f"{state} · {info.input_res} px crops · up to {info.max_loops} loops")
+
+
+_NO_SOURCE = "No source"
+
+
+def _span(factors: tuple[float, float], default: float, chosen: float | None) -> tuple[float, float, float]:
+    """(low, high, value) of a threshold slider: `factors` times the default, widened to the user's choice."""
+    value = default if chosen is None else chosen
+    return min(factors[0] * default, value), max(factors[1] * default, value), value

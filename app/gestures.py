@@ -24,7 +24,7 @@ from dirnet.io import write_text_atomic
 
 __all__ = [
     "pose_features", "Gesture", "GestureMatch", "GestureStore", "GestureMatcher", "GestureCapture",
-    "STARTER_GESTURES", "FEATURE_SCALE", "open_store",
+    "read_gestures", "STARTER_GESTURES", "FEATURE_SCALE", "open_store",
 ]
 
 STARTER_GESTURES = Path(files("app") / "starter_gestures.json")  # package data
@@ -115,18 +115,14 @@ class GestureStore:
 
     def __init__(self, path: Path, starters: Path = STARTER_GESTURES) -> None:
         self.path = Path(path)
-        source = self.path if self.path.exists() else starters
-        self.gestures: dict[str, Gesture] = {}
-        if source.exists():
-            self._load(source)
+        self.starters = Path(starters)
+        source = self.path if self.path.exists() else self.starters
+        self.gestures: dict[str, Gesture] = read_gestures(source) if source.exists() else {}
 
-    def _load(self, source: Path) -> None:
-        try:
-            data = json.loads(source.read_text())
-            for item in data["gestures"]:
-                self.gestures[str(item["name"])] = Gesture(str(item["name"]), np.array(item["samples"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{source} is not a gesture store: {exc}") from exc
+    @property
+    def saved(self) -> bool:
+        """The user's own file exists (until then the store shows the starters)."""
+        return self.path.exists()
 
     def names(self) -> list[str]:
         """Gesture names in insertion order."""
@@ -160,17 +156,55 @@ class GestureStore:
         self.gestures = {(new if k == old else k): g for k, g in self.gestures.items()}
         self.gestures[new].name = new
 
-    def delete(self, name: str) -> None:
-        """Remove a gesture (no error if absent)."""
-        self.gestures.pop(name, None)
+    def delete(self, name: str) -> tuple[int, Gesture] | None:
+        """Remove a gesture; returns (its position, it) for `restore`, None if it was absent."""
+        if name not in self.gestures:
+            return None
+        position = list(self.gestures).index(name)
+        return position, self.gestures.pop(name)
 
-    def save(self) -> None:
-        """Write the store to `path` atomically (temporary file, then rename)."""
+    def restore(self, position: int, gesture: Gesture) -> None:
+        """Put a deleted gesture back at its position (undo); it replaces one of the same name."""
+        items = [(k, g) for k, g in self.gestures.items() if k != gesture.name]
+        items.insert(min(position, len(items)), (gesture.name, gesture))
+        self.gestures = dict(items)
+
+    def reset(self) -> None:
+        """Replace every gesture with the shipped starters."""
+        self.gestures = read_gestures(self.starters)
+
+    def merge(self, gestures: dict[str, Gesture], replace: bool) -> list[str]:
+        """Add `gestures`; names already present are replaced only if `replace`. Returns names added."""
+        added = [name for name in gestures if replace or name not in self.gestures]
+        for name in added:
+            self.gestures[name] = gestures[name]
+        return added
+
+    def save(self, path: Path | None = None) -> None:
+        """Write the store to `path` (default: its own file) atomically (temporary file, then rename)."""
         data = {"version": 1, "gestures": [
             {"name": g.name, "samples": np.round(g.samples.astype(np.float64), 2).tolist()}
             for g in self.gestures.values()]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.path, json.dumps(data))
+        target = Path(path) if path is not None else self.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, json.dumps(data))
+
+
+def read_gestures(source: Path) -> dict[str, Gesture]:
+    """The gestures of a store file, by name, in file order.
+
+    Raises:
+        OSError: unreadable file.
+        ValueError: not a gesture store (message names the file).
+    """
+    gestures: dict[str, Gesture] = {}
+    try:
+        data = json.loads(Path(source).read_text())
+        for item in data["gestures"]:
+            gestures[str(item["name"])] = Gesture(str(item["name"]), np.array(item["samples"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{source} is not a gesture store: {exc}") from exc
+    return gestures
 
 
 def open_store(path: Path, starters: Path = STARTER_GESTURES) -> tuple[GestureStore, str | None]:

@@ -3,7 +3,12 @@
 Threads (STYLE.md 10): CaptureThread reads frames and hands them straight to InferenceWorker
 (a direct, thread-safe call: frames never pass through the UI thread); the worker emits one
 `Processed` per frame. The UI records every result cheaply (plots' ring buffers, gesture events)
-and redraws at most 30 times a second through a pg.SignalProxy, so it never falls behind.
+and redraws at most 30 times a second through a pg.SignalProxy, so it never falls behind; each
+redraw shows one Processed in every panel, so video, mesh and heatmaps show the same moment.
+
+This module imports no torch or MediaPipe: the window paints within about a second and shows
+start-up progress while the worker loads DIR-Net and MediaPipe and the capture thread opens the
+source, side by side.
 """
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QGuiApplication
-from PyQt6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
+from PyQt6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from .capture import CaptureThread
 from .config import AppConfig
@@ -23,16 +28,20 @@ from .controls import ControlPanel
 from .gesture_panel import GesturePanel
 from .gestures import open_store
 from .headless import settings_from_config
+from .help_dialog import HelpDialog, show_about
+from .panels.colorbar import ColorBar
 from .panels.heatmaps import HeatmapPanel
 from .panels.plots import StatsPanel
 from .panels.video import VideoPanel
 from .recording import RecordingError, check_writable
+from .startup import STEPS, StartupLog
 from .worker import InferenceWorker, Processed
 
 __all__ = ["MainWindow", "gl_available"]
 
-_BANNER_S = 10.0  # an error stays on the video this long unless it repeats
+_BANNER_S = 10.0  # an error stays above the video this long unless it repeats
 _STATS_PERIOD_S = 0.2  # plots redraw 5x a second: repainting their axes costs ~5 ms each time
+_DEFAULT_SIZE = (1600, 960)  # shrunk to the screen: the layout works from 1280x720 up
 
 
 def gl_available() -> bool:
@@ -43,32 +52,39 @@ def gl_available() -> bool:
 class MainWindow(QMainWindow):
     """The app's window. Call `start()` after construction and `stop_threads()` when done."""
 
-    def __init__(self, config: AppConfig) -> None:
+    def __init__(self, config: AppConfig, startup: StartupLog | None = None) -> None:
         super().__init__()
         self.config = config
         self.setWindowTitle("DIR-Net hand tracker")
         self.settings = settings_from_config(config)
+        self.startup = startup or StartupLog()
         self.frames_shown = 0
         self.results = 0
+        self.shown: Processed | None = None  # the result every panel shows now
         self._stats_drawn = 0.0
         self._last_error = ""
         self._error_until = 0.0
         self._recording_since: float | None = None  # monotonic start of the session being recorded
-        store, problem = open_store(config.gestures)  # a broken file is kept; edits go elsewhere
-        if problem:
-            print(problem, file=sys.stderr)
+        self._notice = ""  # e.g. "no camera found: showing the built-in demo"; until the source changes
+        self._source_name: str | None = None
+        self._capture_message = ""  # the last source failure: cleared when a source opens
+        self._reading_held = False  # capture waits for the worker to finish starting
+        self._start_pending = False  # start() was called; the threads start after the first paint
+        self._loading = "opening the window…"
+        # a broken store file is kept for the user; edits go elsewhere, and the window says so
+        store, store_problem = open_store(config.gestures)
 
         self.controls = ControlPanel(config)
         self.gestures = GesturePanel(store, config.gesture_threshold)
         self.video = VideoPanel()
         self.stats = StatsPanel()
         self.heatmaps = HeatmapPanel()
-        if gl_available():
-            from .panels.mesh3d import MeshPanel
-            self.mesh: QWidget = MeshPanel()
-        else:
-            self.mesh = QLabel("3D view needs OpenGL (not available on this display)")
-            self.mesh.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.colorbar = ColorBar()
+        self.colorbar.setVisible(self.controls.mesh_combo.currentText() == "uncertainty")
+        # the 3D view (PyOpenGL, a GL context) is built after the first frame: see _add_mesh_view
+        self.mesh: QWidget = QLabel("3D view: starting…" if gl_available() else
+                                    "3D view needs OpenGL (not available on this display)")
+        self.mesh.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._layout()
 
         self.capture = CaptureThread(self)
@@ -77,49 +93,56 @@ class MainWindow(QMainWindow):
         self._connect()
         self._proxy = pg.SignalProxy(self.worker.result_ready, rateLimit=30, slot=self._show)
         self._status_labels()
+        self._help: HelpDialog | None = None
+        self.shortcuts = self._actions()
         # Python only sees Ctrl+C while it runs; a slow tick lets the SIGINT handler fire.
         self._tick = QTimer(self)
         self._tick.timeout.connect(self._expire_banner)
         self._tick.timeout.connect(self._show_recording_time)
         self._tick.start(250)
         self.gestures.gestures_changed.emit(dict(store.gestures))
+        if store_problem:
+            self._error(store_problem)
+        self._update_loading()
 
     # ---- layout --------------------------------------------------------------------------------
     def _layout(self) -> None:
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(8, 4, 8, 8)
-        side_layout.addWidget(self.controls)
-        side_layout.addWidget(self.gestures)
-        side_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
-        scroll.setMaximumWidth(380)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(_scrolled(self.controls), "Controls")
+        self.tabs.addTab(_scrolled(self.gestures), "Gestures")
+        self.tabs.setMinimumWidth(270)
+        self.tabs.setMaximumWidth(400)
 
-        centre = QSplitter(Qt.Orientation.Vertical)
-        centre.addWidget(self.video)
-        centre.addWidget(self.stats)
-        centre.setStretchFactor(0, 4)
-        centre.setStretchFactor(1, 1)
-        centre.setSizes([600, 190])
+        self.centre = QSplitter(Qt.Orientation.Vertical)
+        self.centre.addWidget(self.video)
+        self.centre.addWidget(self.stats)
+        self.stats.setMinimumHeight(150)
 
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(_titled("3D hand mesh (drag to rotate)", self.mesh))
-        right.addWidget(_titled("Per-loop 2D uncertainty of the first hand (current frame)", self.heatmaps))
-        right.setSizes([640, 250])
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        self._mesh_box = _titled("3D hand mesh (drag to rotate, wheel to zoom)", self.mesh, self.colorbar)
+        self.right.addWidget(self._mesh_box)
+        self.right.addWidget(_titled("Per-loop 2D uncertainty of the first hand (current frame)", self.heatmaps))
 
-        main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(scroll)
-        main.addWidget(centre)
-        main.addWidget(right)
-        main.setStretchFactor(1, 3)
-        main.setStretchFactor(2, 2)
-        main.setSizes([320, 820, 460])
-        self.setCentralWidget(main)
-        self.resize(1600, 960)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        for widget in (self.tabs, self.centre, self.right):
+            self.splitter.addWidget(widget)
+            self.splitter.setCollapsible(self.splitter.indexOf(widget), False)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 2)
+        self.setCentralWidget(self.splitter)
+        self._fit_to_screen()
+
+    def _fit_to_screen(self) -> None:
+        """Default size, shrunk to the screen's free area; panes shared in proportion."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else None
+        width = min(_DEFAULT_SIZE[0], free.width()) if free else _DEFAULT_SIZE[0]
+        height = min(_DEFAULT_SIZE[1], free.height()) if free else _DEFAULT_SIZE[1]
+        self.resize(width, height)
+        side = max(280, min(340, width // 5))
+        self.splitter.setSizes([side, (width - side) * 3 // 5, (width - side) * 2 // 5])
+        self.centre.setSizes([height * 63 // 100, height * 37 // 100])
+        self.right.setSizes([height // 2, height // 2])
 
     def _status_labels(self) -> None:
         self.source_label = QLabel("no source")
@@ -129,6 +152,33 @@ class MainWindow(QMainWindow):
         for label in (self.source_label, self.capture_fps_label, self.process_label):
             bar.addPermanentWidget(label)
 
+    def _actions(self) -> list[tuple[str, str]]:
+        """Menus and keyboard shortcuts; returns (description, key) pairs for the help."""
+        c, g = self.controls, self.gestures
+        menus = {
+            "&Session": [("Record / stop recording", "R", c.record_button.toggle),
+                         ("Pause / resume", "Space", self.toggle_pause),
+                         ("Quit", "Ctrl+Q", self.close)],
+            "&Model": [("Next exit mode (gate, variance, none)", "E", c.cycle_exit_mode)],
+            "&View": [("Show MediaPipe's landmarks", "M", c.mediapipe_check.toggle),
+                      ("Full screen", "F11", self.toggle_full_screen)],
+            "&Gestures": [("Capture a gesture (type its name first)", "G", self._capture_gesture),
+                          ("Undo the last gesture delete", "Ctrl+Z", g.undo_delete)],
+            "&Help": [("Help: panels and shortcuts", "F1", self.show_help),
+                      ("About", "", lambda: show_about(self))],
+        }
+        shortcuts = []
+        for title, entries in menus.items():
+            menu = self.menuBar().addMenu(title)
+            for text, key, slot in entries:
+                action = QAction(text, self)
+                if key:
+                    action.setShortcut(QKeySequence(key))
+                    shortcuts.append((text, key))
+                action.triggered.connect(lambda _checked=False, slot=slot: slot())
+                menu.addAction(action)
+        return shortcuts
+
     # ---- wiring --------------------------------------------------------------------------------
     def _connect(self) -> None:
         cap, worker = self.capture, self.worker
@@ -136,11 +186,15 @@ class MainWindow(QMainWindow):
         cap.frame_ready.connect(worker.submit, direct)
         cap.source_opened.connect(worker.source_changed, direct)
         cap.source_opened.connect(self._source_opened)
-        cap.errored.connect(self._error)
+        cap.errored.connect(self._capture_error)
+        cap.notice.connect(self._set_notice)
         cap.status.connect(self._status)
         cap.fps_updated.connect(lambda fps: self.capture_fps_label.setText(f"capture {fps:.0f} fps"))
         worker.result_ready.connect(self._on_result)
+        worker.loading.connect(self._loading_step)
         worker.estimator_ready.connect(self._estimator_ready)
+        worker.detector_ready.connect(lambda: self._mark("mediapipe"))
+        worker.ready.connect(self._worker_ready)
         worker.errored.connect(self._error)
         worker.status.connect(self._status)
         worker.recording_changed.connect(self.controls.set_recording)
@@ -152,15 +206,32 @@ class MainWindow(QMainWindow):
         c.source_requested.connect(self.open_source)
         c.mirror_changed.connect(worker.set_mirror)
         c.record_toggled.connect(self._record)
-        if hasattr(self.mesh, "set_color_mode"):
-            c.mesh_color_changed.connect(self.mesh.set_color_mode)
+        c.mesh_color_changed.connect(lambda mode: self.colorbar.setVisible(mode == "uncertainty"))
         g.capture_requested.connect(worker.capture_gesture)
         g.gestures_changed.connect(worker.set_gestures)
         g.errored.connect(self._error)
 
     def start(self) -> None:
-        """Start the worker (it loads DIR-Net) and open the configured source."""
+        """Start the worker (it loads DIR-Net and MediaPipe) and open the configured source.
+
+        The threads start once the window has painted (or after 0.5 s if it is not shown), so
+        their imports do not delay the first picture. The source opens at once but is read only
+        once the worker is ready: frames read earlier would be dropped anyway, and producing them
+        (the demo renders each one) slows the loading.
+        """
+        self._start_pending = True
+        if "window" in self.startup.marks:
+            self._start_threads()
+        else:
+            QTimer.singleShot(500, self._start_threads)
+
+    def _start_threads(self) -> None:
+        if not self._start_pending:
+            return
+        self._start_pending = False
         self.worker.start()
+        self._reading_held = True
+        self.capture.set_paused(True)
         self.open_source(self.config.source)
         if self.config.record is not None:
             try:
@@ -170,11 +241,58 @@ class MainWindow(QMainWindow):
                 return
             self._record(True)
 
+    def _add_mesh_view(self) -> None:
+        """Replace the 3D placeholder by the OpenGL view, once the first frame is on screen:
+        importing PyOpenGL and creating a GL context take about half a second, which would
+        otherwise slow the loading of DIR-Net and MediaPipe (one GIL, few cores)."""
+        if not gl_available() or not isinstance(self.mesh, QLabel):
+            return
+        from .panels.mesh3d import MeshPanel
+        mesh = MeshPanel()
+        mesh.set_color_mode(self.controls.mesh_combo.currentText())
+        self.controls.mesh_color_changed.connect(mesh.set_color_mode)
+        self._mesh_box.layout().replaceWidget(self.mesh, mesh)
+        self.mesh.deleteLater()
+        self.mesh = mesh
+
     def open_source(self, spec: str) -> None:
         width, height, fps = self.controls.resolution()
         self.source_label.setText(f"opening {spec}…")
         self.worker.source_spec = spec
         self.capture.open(spec, width, height, fps)
+
+    # ---- start-up progress ---------------------------------------------------------------------
+    def paintEvent(self, event) -> None:  # Qt override
+        super().paintEvent(event)
+        if "window" not in self.startup.marks:  # progress widgets repaint: not from inside a paint
+            self.startup.mark("window")
+            QTimer.singleShot(0, self._update_loading)
+            QTimer.singleShot(0, self._start_threads)
+
+    def _worker_ready(self) -> None:
+        if self._reading_held:
+            self._reading_held = False
+            self.capture.set_paused(False)
+
+    def _loading_step(self, message: str) -> None:
+        self._loading = message
+        self._update_loading()
+
+    def _mark(self, step: str) -> None:
+        if self.startup.mark(step):
+            self._update_loading()
+
+    def _first_frame_shown(self) -> None:
+        summary = self.startup.summary()
+        print(f"startup: {summary}", flush=True)
+        self.statusBar().showMessage(f"ready · {summary}", 15_000)
+        QTimer.singleShot(0, self._add_mesh_view)
+
+    def _update_loading(self) -> None:
+        done = [f"✓ {STEPS[s]} ({t:.1f} s)" for s, t in self.startup.marks.items()]
+        pending = [f"… {name}" for name in self.startup.pending()]
+        self.video.set_loading("\n".join([f"Starting: {self._loading}", "", *done, *pending]),
+                               self.startup.done, len(STEPS))
 
     # ---- slots ---------------------------------------------------------------------------------
     def _change_settings(self, changes: dict) -> None:
@@ -199,13 +317,29 @@ class MainWindow(QMainWindow):
         self.video.set_recording(f"● REC {seconds // 60:02d}:{seconds % 60:02d}")
 
     def _source_opened(self, name: str, fps: float) -> None:
+        self._mark("source")
+        self._source_name = name
         self.source_label.setText(f"{name} @ {fps:.0f} fps")
         self.controls.show_source(name)
-        if self._last_error and "demo" not in self._last_error:
+        self._notice = ""
+        if self._last_error == self._capture_message:  # other errors (e.g. weights) stay up
             self._clear_error()
+        self._update_banner()
         self._status(f"opened {name}")
 
+    def _capture_error(self, message: str) -> None:
+        """A source failed: say so, and make the source box name what really plays."""
+        self._capture_message = message
+        self._error(message)
+        self.controls.show_source(self._source_name)
+
+    def _set_notice(self, message: str) -> None:
+        print(message, file=sys.stderr)
+        self._notice = message
+        self._update_banner()
+
     def _estimator_ready(self, info) -> None:
+        self._mark("dirnet")
         self.controls.set_estimator_info(info)
         self.heatmaps.set_max_loops(info.max_loops)
         self.stats.set_max_loops(info.max_loops)
@@ -221,11 +355,11 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(300, self._finish)
 
     def _show(self, args: tuple) -> None:
-        """Throttled (<= 30 Hz): redraw every panel from the newest result."""
+        """Throttled (<= 30 Hz): redraw every panel from the newest result, all from that one."""
         (processed,) = args
-        result = processed.result
+        self.shown = processed
+        hands = processed.result.hands
         self.video.set_image(processed.image)
-        hands = result.hands
         if hasattr(self.mesh, "set_hands"):
             self.mesh.set_hands(hands, [h.box.cx for h in hands])
         self.heatmaps.set_hand(hands[0] if hands else None)
@@ -235,19 +369,28 @@ class MainWindow(QMainWindow):
             self.stats.redraw()
             self._stats_drawn = now
         self.frames_shown += 1
+        if self.startup.mark("frame"):
+            self._first_frame_shown()
 
     def _error(self, message: str) -> None:
-        """Show a problem on the video and, once per distinct message, on stderr."""
+        """Show a problem above the video and, once per distinct message, on stderr."""
         if message != self._last_error:
             print(message, file=sys.stderr)
         self._last_error = message
         self._error_until = time.monotonic() + _BANNER_S
-        self.video.set_message(message)
+        self._update_banner()
         self.statusBar().showMessage(message, int(_BANNER_S * 1000))
+
+    def _update_banner(self) -> None:
+        """An error if there is one, else the standing notice, else nothing."""
+        if self._last_error:
+            self.video.set_message(self._last_error, "error")
+        else:
+            self.video.set_message(self._notice, "notice")
 
     def _clear_error(self) -> None:
         self._last_error = ""
-        self.video.set_message(None)
+        self._update_banner()
 
     def _expire_banner(self) -> None:
         if self._last_error and time.monotonic() > self._error_until:
@@ -258,10 +401,34 @@ class MainWindow(QMainWindow):
             self._clear_error()
         self.statusBar().showMessage(message, 5000)
 
+    # ---- actions -------------------------------------------------------------------------------
+    def toggle_pause(self) -> None:
+        self._reading_held = False  # the user decides from now on
+        paused = not self.capture.is_paused()
+        self.capture.set_paused(paused)
+        self._status("paused (Space resumes)" if paused else "resumed")
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def _capture_gesture(self) -> None:
+        self.tabs.setCurrentIndex(1)
+        if self.gestures.name_edit.text().strip():
+            self.gestures.capture()
+        else:
+            self.gestures.name_edit.setFocus()
+            self._status("type the gesture's name, then press Enter")
+
+    def show_help(self) -> None:
+        if self._help is None:
+            self._help = HelpDialog(self.shortcuts, self)
+        self._help.show()
+        self._help.raise_()
+
     def _finish(self) -> None:
-        """--max-frames reached: save the --screenshot if asked, then close."""
+        """--max-frames reached: show the last result, save the --screenshot if asked, then close."""
+        self._proxy.flush()
         if self.config.screenshot is not None:
-            self._proxy.flush()
             self.stats.redraw()
             QGuiApplication.processEvents()
             path = Path(self.config.screenshot)
@@ -275,6 +442,7 @@ class MainWindow(QMainWindow):
     # ---- shutdown ------------------------------------------------------------------------------
     def stop_threads(self) -> None:
         """Stop capture, then the worker (which finalises any recording). Safe to call twice."""
+        self._start_pending = False  # closed before the first paint: never start them
         self.capture.stop()
         self.worker.stop()
 
@@ -283,7 +451,8 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _titled(title: str, widget: QWidget) -> QWidget:
+def _titled(title: str, *widgets: QWidget) -> QWidget:
+    """A small caption above widgets; the first one takes the spare height."""
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(4, 4, 4, 4)
@@ -291,5 +460,15 @@ def _titled(title: str, widget: QWidget) -> QWidget:
     label = QLabel(title)
     label.setObjectName("hint")
     layout.addWidget(label)
-    layout.addWidget(widget, 1)
+    for i, widget in enumerate(widgets):
+        layout.addWidget(widget, 1 if i == 0 else 0)
     return box
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    """`widget` in a vertical scroll area, so a short screen scrolls instead of clipping."""
+    scroll = QScrollArea()
+    scroll.setWidget(widget)
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return scroll

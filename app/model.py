@@ -30,7 +30,7 @@ def load_estimator(weights: Path | None, device: str = "cpu", threads: int | Non
         one-line explanations for the user (empty when the requested weights loaded cleanly).
     """
     from dirnet.estimator import Estimator  # imports torch: slow, so only when needed
-    from dirnet.runtime import configure_threads
+    from dirnet.runtime import DEFAULT_CACHE, configure_threads
 
     if threads is not None:
         configure_threads(threads)
@@ -44,11 +44,12 @@ def load_estimator(weights: Path | None, device: str = "cpu", threads: int | Non
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            estimator = Estimator.from_pretrained(weights, device=device)
+            # the fast path's graphs are cached: a start with the same weights skips the export
+            estimator = Estimator.from_pretrained(weights, device=device, cache_dir=DEFAULT_CACHE)
         except (OSError, ValueError) as exc:
             messages.append(f"cannot load weights {weights}: {exc}; using the default weights")
             try:
-                estimator = Estimator.from_pretrained(None, device=device)
+                estimator = Estimator.from_pretrained(None, device=device, cache_dir=DEFAULT_CACHE)
             except (OSError, ValueError) as exc2:
                 messages.append(f"DIR-Net unavailable: {exc2}")
                 estimator = None

@@ -123,17 +123,20 @@ class Pipeline:
         settings: initial settings.
         matcher: gesture prototypes; None recognises nothing.
         detector_factory: builds the detector (static mode) and the comparison tracker.
+        detector: a static-mode detector started beforehand (MediaPipe takes a second to start:
+            the app starts it while DIR-Net loads); None builds one on the first frame.
     """
 
     def __init__(self, estimator, settings: PipelineSettings = PipelineSettings(),
                  matcher: GestureMatcher | None = None,
-                 detector_factory: Callable[..., HandDetector] = HandDetector) -> None:
+                 detector_factory: Callable[..., HandDetector] = HandDetector,
+                 detector: HandDetector | None = None) -> None:
         self.estimator = estimator
         self.settings = settings
         self.matcher = matcher or GestureMatcher()
         self.tracker = HandTracker(max_hands=settings.max_hands)
         self._detector_factory = detector_factory
-        self._detector: HandDetector | None = None
+        self._detector = detector
         self._comparison: HandDetector | None = None
         self._smoothers: dict[int, _Smoother] = {}
         self._gestures: dict[int, str | None] = {}

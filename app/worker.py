@@ -7,10 +7,16 @@ reset, gesture capture, recording) is queued as a command and run in this thread
 so the Pipeline itself never needs a lock. The recorder lives here too: encoding never touches the
 UI thread. While recording, every submitted frame is also queued for raw.mp4 (the recording keeps
 all of them, not just the processed ones) and written before the next frame is processed.
+
+Start-up runs its slow parts side by side: MediaPipe starts in a helper thread while this one
+loads DIR-Net (and the capture thread opens the source), and `loading` says what is under way.
+Each Processed owns its image: the worker draws every frame into a new array and never touches
+it again, so whatever the UI shows from one result is that result's frame and overlay.
 """
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,6 +24,7 @@ from typing import Callable
 import numpy as np
 from PyQt6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, pyqtSignal
 
+from .detector import HandDetector
 from .drawing import annotate
 from .gestures import Gesture, GestureMatcher
 from .model import load_estimator
@@ -27,7 +34,6 @@ from .recording import RecordingError, SessionRecorder
 
 __all__ = ["InferenceWorker", "Processed", "EstimatorInfo"]
 
-_DISPLAY_SLOTS = 4  # display images in flight (proxy, widget) before a buffer is reused
 _RAW_QUEUE = 90  # captured frames waiting for raw.mp4 (3 s at 30 fps) before new ones are dropped
 
 
@@ -36,7 +42,7 @@ class Processed:
     """What the UI gets per frame: the result, the overlay image to show, and timing."""
 
     result: FrameResult
-    image: np.ndarray  # (H, W, 3) uint8 RGB, annotated (mirrored if the view is)
+    image: np.ndarray  # (H, W, 3) uint8 RGB, annotated (mirrored if the view is); never reused
     latency_ms: float  # capture to result
     fps: float  # frames processed per second (recent)
 
@@ -58,7 +64,10 @@ class InferenceWorker(QThread):
 
     Signals:
         result_ready(Processed): one per processed frame.
+        loading(message): a start-up step began ("loading DIR-Net…").
         estimator_ready(EstimatorInfo): the model is loaded.
+        detector_ready(): MediaPipe's detector is up (or failed, which errored says).
+        ready(): start-up is over: frames submitted from now on are processed.
         errored(message): something failed; the worker carries on.
         status(message): information for the status bar.
         recording_changed(path): the session folder now recording, or "" when stopped (or failed).
@@ -66,7 +75,10 @@ class InferenceWorker(QThread):
     """
 
     result_ready = pyqtSignal(object)
+    loading = pyqtSignal(str)
     estimator_ready = pyqtSignal(object)
+    detector_ready = pyqtSignal()
+    ready = pyqtSignal()
     errored = pyqtSignal(str)
     status = pyqtSignal(str)
     recording_changed = pyqtSignal(str)
@@ -92,8 +104,6 @@ class InferenceWorker(QThread):
         self.source_spec = ""  # what the window asked to open (a path is stored in session.json)
         self._source_name = ""
         self._source_fps = 30.0
-        self._ring: list[np.ndarray] = []
-        self._slot = 0
         self._done_times: list[float] = []
 
     # ---- called from the UI (or capture) thread ------------------------------------------------
@@ -213,7 +223,15 @@ class InferenceWorker(QThread):
             dropped, self._raw_dropped = self._raw_dropped, 0
             return self._abort, commands, job, restart, raw, dropped
 
-    def run(self) -> None:
+    def _start_detector(self, pool: ThreadPoolExecutor) -> Future:
+        """Start MediaPipe in `pool`; detector_ready fires when it is up (or has failed)."""
+        self.loading.emit("starting MediaPipe…")
+        future = pool.submit(_warm_detector)
+        future.add_done_callback(lambda _: self.detector_ready.emit())
+        return future
+
+    def _load_estimator(self):
+        self.loading.emit("loading DIR-Net (PyTorch, weights, fast path)…")
         estimator, messages = load_estimator(self._weights, self._device, self._threads)
         for message in messages:
             self.errored.emit(message)
@@ -222,7 +240,19 @@ class InferenceWorker(QThread):
             trained = bool(getattr(estimator, "is_trained", True))
             self.estimator_ready.emit(
                 EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate, d.max_loops, trained))
-        self._pipeline = Pipeline(estimator, self._settings, GestureMatcher())
+        return estimator
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(1, thread_name_prefix="mediapipe-start") as pool:
+            detector = self._start_detector(pool)
+            estimator = self._load_estimator()
+        try:
+            hand_detector = detector.result()
+        except Exception as exc:  # the pipeline retries on the first frame and reports it there
+            self.errored.emit(f"MediaPipe did not start: {type(exc).__name__}: {exc}")
+            hand_detector = None
+        self._pipeline = Pipeline(estimator, self._settings, GestureMatcher(), detector=hand_detector)
+        self.ready.emit()
         try:
             while True:
                 abort, commands, job, restart, raw, dropped = self._next_job()
@@ -257,7 +287,7 @@ class InferenceWorker(QThread):
         if result.captured:
             self.gesture_captured.emit(*result.captured)
         mirror = self._mirror
-        image = annotate(result, self._display_buffer(frame.shape), mirror=mirror)
+        image = annotate(result, mirror=mirror)
         if self._recorder is not None:
             plain = image if not mirror else annotate(result)
             self._record(lambda r: r.add_result(result, plain, self._pipeline.effective_settings()))
@@ -265,8 +295,10 @@ class InferenceWorker(QThread):
         self._done_times = [x for x in self._done_times if now - x < 1.0] + [now]
         self.result_ready.emit(Processed(result, image, (now - t) * 1000.0, float(len(self._done_times))))
 
-    def _display_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
-        if not self._ring or self._ring[0].shape != shape:
-            self._ring = [np.empty(shape, np.uint8) for _ in range(_DISPLAY_SLOTS)]
-        self._slot = (self._slot + 1) % _DISPLAY_SLOTS
-        return self._ring[self._slot]
+
+def _warm_detector() -> HandDetector:
+    """A static-mode detector that has run once: its first call sets up TFLite's XNNPACK delegate
+    (a few hundred ms), which then happens here, beside DIR-Net's loading, not on the first frame."""
+    detector = HandDetector(max_hands=2, static=True)
+    detector.detect(np.zeros((64, 64, 3), np.uint8))
+    return detector

@@ -73,7 +73,7 @@ class Estimator:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu",
                         hand_model: str | None = None, mano_path: str | None = None,
-                        fast: bool = True) -> "Estimator":
+                        fast: bool = True, cache_dir: str | os.PathLike | None = None) -> "Estimator":
         """Load weights (default: the shipped `dirnet/pretrained/dirnet_default`).
 
         When `path` is None and no shipped weights exist, returns an UNTRAINED model and warns
@@ -82,6 +82,8 @@ class Estimator:
         Args:
             fast: on the CPU, run the folded-BatchNorm ONNX Runtime engine (dirnet.runtime), which
                 gives the eager model's results within float tolerance about 2x faster.
+            cache_dir: keep the fast path's exported graphs here and reuse them at the next load
+                of the same weights (dirnet.runtime.cache); None exports them every time.
 
         Raises:
             FileNotFoundError: an explicit path that does not exist.
@@ -108,7 +110,7 @@ class Estimator:
         if fast and estimator.device.type == "cpu":
             from .runtime import accelerate
             try:
-                accelerate(estimator)
+                accelerate(estimator, cache_dir=cache_dir)
             except Exception as exc:  # noqa: BLE001 - any export/runtime failure: keep the eager model
                 log.warning("fast inference engine unavailable (%s); using eager PyTorch", exc)
         return estimator

@@ -6,6 +6,7 @@ this process, so these run in subprocesses on the xcb platform. Skipped without 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -76,12 +77,21 @@ def test_mesh_panel_draws_lit_skin_and_uncertainty_colours(tmp_path):
 
 
 @pytest.mark.timeout(420)
-def test_window_screenshot_with_the_demo_source(tmp_path):
+def test_window_screenshot_with_the_demo_source_on_a_1280x720_screen(tmp_path):
+    """The whole window, with its real OpenGL view, on a laptop-sized screen of its own (a second
+    Xvfb when xvfb-run is there; else the current display, whatever its size)."""
     png = tmp_path / "window.png"
-    proc = _run(["main.py", "--source", "demo", "--max-frames", "12", "--screenshot", str(png)], timeout=400)
+    laptop = ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24"] if shutil.which("xvfb-run") else []
+    args = ["main.py", "--source", "demo", "--max-frames", "12", "--screenshot", str(png)]
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
+    proc = subprocess.run([*laptop, sys.executable, *args], capture_output=True, text=True, timeout=400,
+                          cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "startup: window" in proc.stdout  # the start-up milestones are reported
     image = cv2.imread(str(png))
     assert image is not None and image.shape[1] >= 1200 and image.shape[0] >= 700
+    if laptop:
+        assert image.shape[:2] == (720, 1280)  # the window fits the screen
     h, w = image.shape[:2]
     mesh_view = image[int(0.05 * h):int(0.6 * h), int(0.75 * w):]
     # the GL view painted its background and grid (a failed GL context leaves it black or uniform)

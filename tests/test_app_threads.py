@@ -15,6 +15,7 @@ from PyQt6.QtCore import Qt  # noqa: E402
 
 from app.capture import CaptureThread  # noqa: E402
 from app.demo import DemoSource  # noqa: E402
+from app.drawing import annotate  # noqa: E402
 from app.pipeline import PipelineSettings  # noqa: E402
 from app.sources import SourceError  # noqa: E402
 from app.worker import InferenceWorker  # noqa: E402
@@ -150,3 +151,39 @@ def test_a_camera_that_drops_out_is_reopened_even_at_another_resolution(qtbot):
     assert shapes[:5] == [(240, 320, 3)] * 5 and set(shapes[5:]) == {(480, 640, 3)}
     assert errors[0] == "camera 7 stopped delivering frames; retrying every second"
     assert "camera 7 is back" in statuses and opened == ["camera 7", "camera 7"] and attempts == ["7"] * 3
+
+
+def test_each_result_owns_its_image(qtbot, worker, demo_frames):
+    """What the UI shows of a result can never change after it was emitted (one result, one frame)."""
+    snapshots = []
+    worker.result_ready.connect(lambda p: snapshots.append((p, p.image.copy())), Qt.ConnectionType.DirectConnection)
+    for i, frame in enumerate(demo_frames[:8]):
+        worker.submit(frame, i / 25, i)
+        qtbot.waitUntil(lambda i=i: bool(snapshots) and snapshots[-1][0].result.index == i, timeout=60_000)
+    assert len(snapshots) == 8 and any(p.result.hands for p, _ in snapshots)
+    for processed, as_emitted in snapshots:
+        np.testing.assert_array_equal(processed.image, as_emitted)  # not overwritten by later frames
+        np.testing.assert_array_equal(processed.image, annotate(processed.result))  # whole overlay
+
+
+def test_a_source_that_fails_leaves_the_playing_one_and_pause_holds_frames(qtbot):
+    capture = CaptureThread()
+    errors, frames = [], []
+    capture.errored.connect(errors.append)
+    capture.frame_ready.connect(lambda f, t, i: frames.append(i), Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(capture.source_opened, timeout=60_000):
+        capture.open("demo", 160, 120, 25)
+    capture.open("/no/such/video.mp4")
+    qtbot.waitUntil(lambda: bool(errors), timeout=10_000)
+    assert "/no/such/video.mp4" in errors[0] and errors[0].endswith("still showing demo")
+    count = len(frames)
+    qtbot.waitUntil(lambda: len(frames) > count + 5, timeout=10_000)  # the demo goes on
+    capture.set_paused(True)
+    qtbot.wait(300)
+    count = len(frames)
+    qtbot.wait(500)
+    assert len(frames) == count and capture.is_paused()
+    capture.set_paused(False)
+    qtbot.waitUntil(lambda: len(frames) > count, timeout=10_000)
+    capture.stop()
+    assert not capture.isRunning()

@@ -10,7 +10,7 @@ from dirnet.estimator import Estimator
 from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import DIRNet
-from dirnet.runtime import BACKENDS, FastDIRNet, accelerate, fold_conv_bn, images_to_tensor
+from dirnet.runtime import BACKENDS, FastDIRNet, accelerate, cache_key, fold_conv_bn, images_to_tensor
 from dirnet.runtime.stages import HEAD_OUTPUTS
 
 RES = 128
@@ -177,3 +177,22 @@ def test_building_leaves_the_model_untouched(model):
             assert torch.equal(value, before[key]), key
     finally:
         model.eval()
+
+
+def test_cached_graphs_are_reused_for_the_same_weights_and_rebuilt_for_new_ones(model, images, tmp_path):
+    first = FastDIRNet(model, cache_dir=tmp_path)
+    again = FastDIRNet(model, cache_dir=tmp_path)
+    assert not first.from_cache and again.from_cache
+    policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops)
+    want = run_with_exits(first, images, policy)
+    assert_rel_close(run_with_exits(again, images, policy).joints3d, want.joints3d, 1e-6)
+    changed = randomize(DIRNet(model.cfg, model.hand), seed=5)  # same shapes, other weights
+    other = FastDIRNet(changed, cache_dir=tmp_path)
+    assert not other.from_cache  # a stale graph would silently give the old weights' poses
+    assert_rel_close(run_with_exits(other, images, policy).joints3d,
+                     run_with_exits(changed, images, policy).joints3d)
+    assert len(list(tmp_path.glob("stages-*.npz"))) == 2
+    (tmp_path / f"stages-{cache_key(model)[:24]}.npz").write_bytes(b"truncated")
+    rebuilt = FastDIRNet(model, cache_dir=tmp_path)  # a damaged entry is rebuilt, not trusted
+    assert not rebuilt.from_cache
+    assert_rel_close(run_with_exits(rebuilt, images, policy).joints3d, want.joints3d, 1e-6)

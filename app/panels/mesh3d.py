@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pyqtgraph as pg
 import pyqtgraph.opengl as gl
 
-__all__ = ["MeshPanel", "COLOR_MODES"]
+from .colorbar import COLOR_MODES, uncertainty_rgba
 
-COLOR_MODES = ("skin", "uncertainty")
+__all__ = ["MeshPanel"]
+
 _SKIN = np.array([0.93, 0.74, 0.62, 1.0], np.float32)
-_SIGMA_MAX_MM = 25.0  # standard deviation shown as the hottest colour
 _CAM_TO_GL = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)  # rows: GL X, Y, Z from x, y, z
 _SPACING_MM = 110.0  # side-by-side offset of two hands
 
@@ -72,7 +71,6 @@ class MeshPanel(gl.GLViewWidget):
         for h in self._hands:
             h.set_visible(False)
         self.color_mode = "skin"
-        self._cmap = pg.colormap.get("CET-L3")  # black-red-yellow-white heat
 
     def set_color_mode(self, mode: str) -> None:
         """"skin" or "uncertainty" (per-vertex predicted 3D std of the nearest joint)."""
@@ -117,8 +115,7 @@ class MeshPanel(gl.GLViewWidget):
         items.data.setVertexes(gl_verts)
         if self.color_mode == "uncertainty":
             sigma = np.sqrt(np.maximum(hand.pose.var3d, 0.0)).mean(1)  # (21,) mm
-            level = np.clip(sigma[items.nearest] / _SIGMA_MAX_MM, 0.0, 1.0)
-            items.colors[:] = self._cmap.map(0.15 + 0.85 * level, mode="float")
+            items.colors[:] = uncertainty_rgba(sigma[items.nearest])
         else:
             items.colors[:] = _SKIN
         items.data.setVertexColors(items.colors)

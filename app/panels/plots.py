@@ -1,7 +1,8 @@
 """StatsPanel: loops per frame over time and their histogram, GFLOPs per frame, latency and FPS.
 
 `add()` is cheap and takes every processed frame (it only writes into ring buffers); `redraw()`
-pushes the buffers into the plots and is what the window throttles.
+pushes the buffers into the plots and is what the window throttles. The four plots sit in one row
+when the panel is wide and in a 2x2 grid when it is not, so none is squeezed on a laptop screen.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ __all__ = ["StatsPanel", "STAGES"]
 STAGES = ("detect", "crop", "dirnet", "post", "total")  # timings plotted, in ms
 _STAGE_COLORS = ("#ffb74d", "#4fc3f7", "#ba68c8", "#81c784", "#eceff1")
 _HISTORY = 300  # frames kept
+_MIN_PLOT_W = 250  # px: below this per plot in one row, the plots go 2x2
+_TEXT_PT = 9  # tick, axis and legend text; titles one point larger
 
 
 class _Ring:
@@ -39,63 +42,84 @@ class _Ring:
 
 
 class StatsPanel(pg.GraphicsLayoutWidget):
-    """Four small plots in a row. Frames without a hand count as 0 loops / 0 GFLOPs."""
+    """Four small plots, in a row or 2x2. Frames without a hand count as 0 loops / 0 GFLOPs."""
+
+    # class defaults: pyqtgraph calls resizeEvent from inside its own __init__, before ours runs
+    _plots: tuple[pg.PlotItem, ...] = ()
+    _columns = 0
 
     def __init__(self, max_loops: int = 4, parent=None) -> None:
         super().__init__(parent)
         self.ci.setContentsMargins(2, 2, 2, 2)
         self._x = np.arange(-_HISTORY + 1, 1, dtype=np.float32)
         self._ring = _Ring(2 + len(STAGES), _HISTORY)  # loops, gflops, stage timings
-        self._fps = 0.0
-        self._latency = 0.0
-        self._tick_font = pg.QtGui.QFont()  # (QFont("", 7) crashes Qt's text layout under xcb)
-        self._tick_font.setPointSize(7)
+        self._tick_font = pg.QtGui.QFont()  # (QFont("", 9) crashes Qt's text layout under xcb)
+        self._tick_font.setPointSize(_TEXT_PT)
 
-        self.loops_plot = self._plot(0, "Loops per frame", "frames ago")
+        self.setToolTip(f"The last {_HISTORY} processed frames, newest at the right (x: frames ago). "
+                        "Loops: refiner passes of the hand that ran most; GFLOPs: DIR-Net's compute for "
+                        "all hands; latency: milliseconds per pipeline stage.")
+        self.loops_plot = self._plot("Loops per frame")
         self._loops_curve = self.loops_plot.plot(pen=pg.mkPen("#ba68c8", width=2), stepMode=None)
-        self.hist_plot = self._plot(1, "Loop histogram", "loops")
+        self.hist_plot = self._plot("Loop histogram")
         self._bars = pg.BarGraphItem(x=[1], height=[0], width=0.7, brush="#7e57c2")
         self.hist_plot.addItem(self._bars)
-        self.gflops_plot = self._plot(2, "GFLOPs per frame", "frames ago")
+        self.gflops_plot = self._plot("GFLOPs per frame")
         self._gflops_curve = self.gflops_plot.plot(pen=pg.mkPen("#4db6ac", width=2),
                                                    fillLevel=0, brush=(77, 182, 172, 50))
-        self.latency_plot = self._plot(3, "Latency per stage (ms)", "frames ago")
-        legend = self.latency_plot.addLegend(offset=(4, 2), labelTextSize="7pt", verSpacing=-8,
-                                             colCount=len(STAGES), horSpacing=4)
-        legend.setBrush((20, 22, 26, 190))
+        # the legend is the title (stage names in their colours): it can never cover the curves
+        legend = " ".join(f"<span style='color:{c}'>{s}</span>" for s, c in zip(STAGES, _STAGE_COLORS))
+        self.latency_plot = self._plot(f"ms: {legend}")
         self._stage_curves = [self.latency_plot.plot(pen=pg.mkPen(c, width=1.5), name=s)
                               for s, c in zip(STAGES, _STAGE_COLORS)]
+        self._plots = (self.loops_plot, self.hist_plot, self.gflops_plot, self.latency_plot)
         self.set_max_loops(max_loops)
+        self._arrange()
 
-    def _plot(self, col: int, title: str, xlabel: str) -> pg.PlotItem:
-        plot = self.addPlot(row=0, col=col)
-        plot.setTitle(title, size="9pt", color="#cfd8dc")
+    def _plot(self, title: str) -> pg.PlotItem:
+        plot = pg.PlotItem()
+        plot.setTitle(title, size=f"{_TEXT_PT + 1}pt", color="#cfd8dc")
         plot.showGrid(x=False, y=True, alpha=0.15)
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(False, False)
         plot.hideButtons()
-        plot.getAxis("bottom").setLabel(xlabel, **{"font-size": "7pt", "color": "#78909c"})
         for axis in ("left", "bottom"):
             plot.getAxis(axis).setTickFont(self._tick_font)
         return plot
 
+    def columns(self) -> int:
+        """Plots per row in the current layout (4 or 2)."""
+        return self._columns
+
+    def _arrange(self) -> None:
+        columns = 4 if self.width() >= 4 * _MIN_PLOT_W else 2
+        if columns == self._columns or not self._plots:
+            return
+        self._columns = columns
+        for plot in self._plots:
+            if plot.scene() is not None:
+                self.ci.removeItem(plot)
+        for i, plot in enumerate(self._plots):
+            self.ci.addItem(plot, row=i // columns, col=i % columns)
+
+    def resizeEvent(self, event) -> None:  # Qt override
+        self._arrange()  # first: the view then fits the re-arranged layout to the new size
+        super().resizeEvent(event)
+
     def set_max_loops(self, max_loops: int) -> None:
+        if max_loops == getattr(self, "max_loops", None):
+            return  # unchanged: redrawing the axes costs more than checking
         self.max_loops = max_loops
         self.loops_plot.setYRange(0, max_loops + 0.3, padding=0)
         self.hist_plot.setXRange(0.4, max_loops + 0.6, padding=0)
+        self.hist_plot.getAxis("bottom").setTicks([[(l, str(l)) for l in range(1, max_loops + 1)]])
 
     def add(self, processed) -> None:
-        """Record one processed frame (an app.worker.Processed or anything with .result/.fps)."""
+        """Record one processed frame (an app.worker.Processed or anything with a .result)."""
         result = processed.result
         loops = max(result.loops, default=0)
         timings = [result.timings.get(s, 0.0) for s in STAGES]
         self._ring.push([loops, result.gflops, *timings])
-        self._fps = processed.fps
-        self._latency = processed.latency_ms
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     def histogram(self) -> np.ndarray:
         """(max_loops,) count of frames with a hand that ran 1..max_loops loops (recent history)."""
@@ -117,6 +141,3 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         self.latency_plot.setYRange(0, max(5.0, 1.3 * float(np.percentile(total, 95))), padding=0)
         counts = self.histogram()
         self._bars.setOpts(x=np.arange(1, self.max_loops + 1), height=counts, width=0.7)
-        self.latency_plot.setTitle(
-            f"Latency per stage (ms) · {self._fps:.0f} fps · {self._latency:.0f} ms end-to-end",
-            size="9pt", color="#cfd8dc")

@@ -1,12 +1,12 @@
-"""Hand models: the shipped open (MakeHuman CC0) hand and optional official MANO, one interface."""
+"""Hand models: the shipped open (MakeHuman CC0) hand and optional official MANO, one interface.
+
+Public names load lazily (PEP 562), as in `dirnet/__init__.py`: `dirnet.hand.skeleton` is plain
+numpy and the app's window imports it; importing torch with it would delay the window by seconds.
+"""
 from __future__ import annotations
 
+import importlib
 import os
-
-from dirnet.hand.base import NUM_POSE_JOINTS, HandMeshOutput, HandModel
-from dirnet.hand.mano import MANO_PATH_ENV, ManoHandLayer
-from dirnet.hand.open_hand import SHAPE_NAMES, OpenHandLayer
-from dirnet.hand.poses import GESTURES, gesture_angles
 
 __all__ = [
     "HandModel", "HandMeshOutput", "NUM_POSE_JOINTS", "OpenHandLayer", "ManoHandLayer",
@@ -15,8 +15,20 @@ __all__ = [
 
 HAND_MODELS: tuple[str, ...] = ("open", "mano")
 
+_EXPORTS = {
+    "HandModel": "base", "HandMeshOutput": "base", "NUM_POSE_JOINTS": "base",
+    "ManoHandLayer": "mano", "MANO_PATH_ENV": "mano", "OpenHandLayer": "open_hand",
+    "SHAPE_NAMES": "open_hand", "GESTURES": "poses", "gesture_angles": "poses",
+}
 
-def create_hand_model(name: str = "open", mano_path: str | None = None) -> HandModel:
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dirnet.hand' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def create_hand_model(name: str = "open", mano_path: str | None = None):
     """Build a hand model by name.
 
     Args:
@@ -24,7 +36,7 @@ def create_hand_model(name: str = "open", mano_path: str | None = None) -> HandM
         mano_path: MANO_RIGHT.pkl, or a folder holding it; default: the DIRNET_MANO_PATH variable.
 
     Returns:
-        The hand model, on the CPU.
+        The hand model (a `HandModel`), on the CPU.
 
     Raises:
         ValueError: unknown name, or a MANO file that is not MANO's right hand.
@@ -32,8 +44,10 @@ def create_hand_model(name: str = "open", mano_path: str | None = None) -> HandM
             path that does not exist.
     """
     if name == "open":
+        from .open_hand import OpenHandLayer
         return OpenHandLayer()
     if name == "mano":
+        from .mano import MANO_PATH_ENV, ManoHandLayer
         path = mano_path or os.environ.get(MANO_PATH_ENV)
         if not path:
             raise FileNotFoundError(

@@ -23,6 +23,7 @@ import torch
 
 from ..exits import ExitPolicy, ExitResult, run_with_exits
 from ..models.dirnet import DIRNet, LoopOutput
+from .cache import cached_stage_graphs
 from .onnx import create_session, stage_graphs
 from .stages import HEAD_OUTPUTS, InferenceStages
 
@@ -108,15 +109,18 @@ class FastDIRNet:
         threads: intra-op threads for the ONNX Runtime sessions (default 1: see PERFORMANCE.md;
             the torch backend uses torch's global setting, see `configure_threads`).
         spin: let ONNX Runtime's pool threads busy-wait (only matters with threads > 1).
+        cache_dir: keep the exported ONNX graphs here and reuse them while the weights and code
+            are unchanged (dirnet.runtime.cache); None exports every time.
 
     Attributes:
         cfg, hand: the model's config and hand model (what the exit loop and the Estimator read).
         source: the original DIRNet.
         backend: the backend in use.
+        from_cache: the ONNX graphs were read from `cache_dir` rather than exported.
     """
 
     def __init__(self, model: DIRNet, backend: str = "onnxruntime", threads: int = 1,
-                 spin: bool = False):
+                 spin: bool = False, cache_dir: str | os.PathLike | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}, known: {list(BACKENDS)}")
         if threads < 1:
@@ -125,16 +129,19 @@ class FastDIRNet:
         self.hand = model.hand
         self.source = model
         self.backend = backend
-        stages = InferenceStages(model)
+        self.from_cache = False
         if backend == "onnxruntime":
-            graphs = {g.name: _OrtStage(g.model, g.inputs, g.outputs, threads, spin)
-                      for g in stage_graphs(stages)}
+            if cache_dir is None:
+                exported = stage_graphs(model)
+            else:
+                exported, self.from_cache = cached_stage_graphs(model, cache_dir)
+            graphs = {g.name: _OrtStage(g.model, g.inputs, g.outputs, threads, spin) for g in exported}
             self._features = graphs["features"]
             self._refiners = [graphs[f"refine_{l}"] for l in range(self.cfg.max_loops)]
             self._attention = graphs["attention"]
             self._head = graphs["head"]
         else:
-            stages = stages.to(memory_format=torch.channels_last)
+            stages = InferenceStages(model).to(memory_format=torch.channels_last)
             self._features = _TorchStage(stages.features)
             self._refiners = [_TorchStage(r) for r in stages.refiners]
             self._attention = _TorchStage(stages.attention)
@@ -184,13 +191,16 @@ class FastDIRNet:
         return run_with_exits(self, tensor, policy)
 
 
-def accelerate(estimator: "Estimator", backend: str = "onnxruntime", threads: int = 1) -> "Estimator":
+def accelerate(estimator: "Estimator", backend: str = "onnxruntime", threads: int = 1,
+               cache_dir: str | os.PathLike | None = None) -> "Estimator":
     """Make an Estimator run on FastDIRNet (its `model` attribute is swapped); returns it.
+
+    cache_dir: see FastDIRNet.
 
     The Estimator's stage FLOPs, faces and defaults were taken from the original model already;
     `estimator.model.source` keeps that model. Calling it twice is harmless.
     """
     if isinstance(estimator.model, FastDIRNet):
         return estimator
-    estimator.model = FastDIRNet(estimator.model, backend=backend, threads=threads)
+    estimator.model = FastDIRNet(estimator.model, backend=backend, threads=threads, cache_dir=cache_dir)
     return estimator
