@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self._capture_message = ""  # the last source failure: cleared when a source opens
         self._reading_held = False  # capture waits for the worker to finish starting
         self._start_pending = False  # start() was called; the threads start after the first paint
+        self._record_at_start = False  # --record given and its folder usable
         self._loading = "opening the window…"
         # a broken store file is kept for the user; edits go elsewhere, and the window says so
         store, store_problem = open_store(config.gestures)
@@ -219,6 +220,13 @@ class MainWindow(QMainWindow):
         once the worker is ready: frames read earlier would be dropped anyway, and producing them
         (the demo renders each one) slows the loading.
         """
+        self._record_at_start = self.config.record is not None
+        if self._record_at_start:
+            try:
+                check_writable(self.config.record)  # now, before anything loads
+            except RecordingError as exc:
+                self._error(str(exc))
+                self._record_at_start = False
         self._start_pending = True
         if "window" in self.startup.marks:
             self._start_threads()
@@ -233,12 +241,7 @@ class MainWindow(QMainWindow):
         self._reading_held = True
         self.capture.set_paused(True)
         self.open_source(self.config.source)
-        if self.config.record is not None:
-            try:
-                check_writable(self.config.record)  # now, not after the model has loaded
-            except RecordingError as exc:
-                self._error(str(exc))
-                return
+        if self._record_at_start:
             self._record(True)
 
     def _add_mesh_view(self) -> None:

@@ -262,4 +262,7 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int = 0,
         shuffle = False
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler,
                       num_workers=workers, worker_init_fn=_init_worker if workers else None,
+                      # spawn, not fork: a forked worker inherits locks (imports, OpenCV) that a
+                      # thread of the parent held at that moment, and hung on them (seen here)
+                      multiprocessing_context="spawn" if workers else None,
                       persistent_workers=workers > 0, generator=generator, drop_last=drop_last)
