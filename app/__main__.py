@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def interrupt(signum, _frame) -> None:
         received.append(signum)
-        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, window.close)  # noqa: F821 - the handlers are reset before `del window`
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, interrupt)

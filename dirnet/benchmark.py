@@ -44,8 +44,6 @@ from .weights import read_metadata
 __all__ = ["BenchmarkConfig", "GroupResult", "benchmark_specs", "assign_groups", "checkpoint_trained_on",
            "seen_in_training", "run_benchmark", "main"]
 
-log = logging.getLogger(__name__)
-
 ASL_CLIP = "../shared/data/asl_video/asl_hand.25fps.mp4"
 GROUPS = ("held-out sources", "held-out poses", "synthetic", "in-domain")
 # Where a held-out source goes when the checkpoint's training did see it after all.
