@@ -66,7 +66,8 @@ class BenchmarkConfig:
 @dataclass(frozen=True)
 class GroupResult:
     """One group's hands pooled: 2D error in crop-256 px per hand (mean, median), PA-MPJPE mm
-    (mean over hands with 3D labels), at all loops ("full") and at the default gate."""
+    (mean over hands with 3D labels), at all loops ("full") and at the default gate, and the 2D
+    mean split by the side of the hand the camera sees."""
 
     group: str
     sources: tuple[str, ...]
@@ -78,6 +79,9 @@ class GroupResult:
     gate_pa_mpjpe: float
     gate_loops: float
     gate_gflops_saving: float
+    err2d_palm: float  # 2D mean, all loops, over the hands that show the camera their palm ...
+    err2d_back: float  # ... and their back (dirnet.splits.hand_view)
+    back_share: float
 
 
 def benchmark_specs(cfg: BenchmarkConfig) -> dict[str, list[str]]:
@@ -143,7 +147,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
     full_key = f"loops_{model.cfg.max_loops}"
     results, per_source, problems = [], {}, []
     for group, specs in groups.items():
-        names, err2d, err2d_gate, pa, pa_gate, loops, gflops, full_gflops = [], [], [], [], [], [], [], []
+        names, err2d, err2d_gate, pa, pa_gate, views, loops, gflops, full_gflops = ([] for _ in range(9))
         for text in specs:
             try:
                 spec = parse_spec(text)
@@ -157,6 +161,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
             full, gate = report.chosen[full_key], report.chosen["gate"]
             names.append(spec.name)
             err2d.append(sample_means(full.crop256))
+            views.append(table.views())
             err2d_gate.append(sample_means(gate.crop256))
             pa.append(sample_means(full.pa))
             pa_gate.append(sample_means(gate.pa))
@@ -168,24 +173,26 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
                                      "gate": report.policies["gate"].to_dict()}
         if not names:
             continue
-        hands = np.concatenate(err2d)
+        hands, view = np.concatenate(err2d), np.concatenate(views)
         count = int(np.isfinite(hands).sum())
         results.append(GroupResult(
             group, tuple(names), count, _mean(err2d), float(np.nanmedian(hands)), _mean(pa),
             _mean(err2d_gate), _mean(pa_gate), sum(loops) / len(hands),
-            1.0 - sum(gflops) / sum(full_gflops)))
+            1.0 - sum(gflops) / sum(full_gflops), _mean([hands[view == "palm"]]),
+            _mean([hands[view == "back"]]), float(np.mean(view == "back"))))
     return results, per_source, problems
 
 
 def markdown_table(results: list[GroupResult]) -> str:
     """The groups as a Markdown table (the form docs/MODEL_CARD.md quotes)."""
     lines = ["| group | hands | 2D mean / median, all loops | PA-MPJPE, all loops | "
-             "2D / PA-MPJPE at the gate | gate loops | GFLOPs saved |",
-             "|---|---|---|---|---|---|---|"]
+             "2D / PA-MPJPE at the gate | gate loops | GFLOPs saved | 2D mean palm / back (back share) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.group} | {r.n} | {r.err2d_mean:.2f} / {r.err2d_median:.2f} px | "
                      f"{r.pa_mpjpe:.2f} mm | {r.gate_err2d_mean:.2f} px / {r.gate_pa_mpjpe:.2f} mm | "
-                     f"{r.gate_loops:.2f} | {100 * r.gate_gflops_saving:.1f}% |")
+                     f"{r.gate_loops:.2f} | {100 * r.gate_gflops_saving:.1f}% | "
+                     f"{r.err2d_palm:.2f} / {r.err2d_back:.2f} px ({100 * r.back_share:.0f}%) |")
     return "\n".join(lines) + "\n"
 
 

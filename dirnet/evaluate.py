@@ -43,6 +43,7 @@ from .exits import EXIT_MODES, ExitPolicy, exit_loops, mean_variance
 from .flops import StageFlops, count_stage_flops
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
 from .models.dirnet import DIRNet, LoopOutput
+from .splits import hand_view
 from .weights import load_checkpoint
 from .io import write_text_atomic
 
@@ -99,6 +100,7 @@ class LoopTable:
     variance exit's statistic). gate_logits: (L, N, 2) float32 (EXIT, CONTINUE). features:
     (L, N, fc_dim) float32 gate inputs, or None. gt2d: (N, 21, 2) source px, NaN where unlabelled.
     gt3d: (N, 21, 3) mm wrist-relative, NaN where unlabelled. crop256: (N,) source px -> crop-256 px.
+    left: (N,) bool, a left hand.
     """
 
     joints2d: np.ndarray
@@ -109,6 +111,7 @@ class LoopTable:
     gt2d: np.ndarray
     gt3d: np.ndarray
     crop256: np.ndarray
+    left: np.ndarray
 
     @property
     def num_loops(self) -> int:
@@ -116,6 +119,11 @@ class LoopTable:
 
     def __len__(self) -> int:
         return self.joints2d.shape[1]
+
+    def views(self) -> np.ndarray:
+        """(N,) "palm" or "back" (dirnet.splits.hand_view of the labels), "" without 2D labels."""
+        return np.array([hand_view(g, "left" if l else "right") if np.isfinite(g[[0, 5, 17]]).all() else ""
+                         for g, l in zip(self.gt2d, self.left)])
 
     def errors(self) -> JointErrors:
         """Per-loop per-joint errors, each (L, N, 21)."""
@@ -133,7 +141,7 @@ def collect(model, source: EvalSource, batch_size: int = 32, with_features: bool
         ValueError: the source yields no sample.
     """
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
-                                          ("j2d", "j3d", "var", "gate", "feat", "gt2d", "gt3d", "s")}
+                                          ("j2d", "j3d", "var", "gate", "feat", "gt2d", "gt3d", "s", "left")}
     device = next(getattr(model, "source", model).parameters()).device
     with tqdm(total=len(source), desc=desc, unit="img", disable=None) as bar:
         for batch in source.batches(batch_size):
@@ -153,13 +161,14 @@ def collect(model, source: EvalSource, batch_size: int = 32, with_features: bool
             parts["gt2d"].append(batch.gt2d)
             parts["gt3d"].append(batch.gt3d)
             parts["s"].append(batch.crop256)
+            parts["left"].append(batch.left)
             bar.update(len(batch.left))
     if not parts["s"]:
         raise ValueError(f"{source.name}: no usable sample")
-    cat = {k: np.concatenate(v, axis=0 if k in ("gt2d", "gt3d", "s") else 1) if v else None
+    cat = {k: np.concatenate(v, axis=0 if k in ("gt2d", "gt3d", "s", "left") else 1) if v else None
            for k, v in parts.items()}
     return LoopTable(cat["j2d"], cat["j3d"], cat["var"], cat["gate"], cat["feat"], cat["gt2d"],
-                     cat["gt3d"], cat["s"])
+                     cat["gt3d"], cat["s"], cat["left"])
 
 
 def policy_gflops(stage: StageFlops, loops: np.ndarray, mode: str) -> np.ndarray:

@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["POSE_SPLITS", "HELD_OUT_CLASSES", "pose_class", "is_held_out_pose", "select_poses"]
+import numpy as np
+
+__all__ = ["POSE_SPLITS", "HELD_OUT_CLASSES", "VIEWS", "pose_class", "is_held_out_pose", "select_poses",
+           "hand_view", "select_views"]
 
 POSE_SPLITS = ("seen", "unseen")
+VIEWS = ("palm", "back")
 
 # Folder name -> pattern whose group(1) is the photo's class.
 _CLASS_PATTERNS = {
@@ -52,3 +56,26 @@ def select_poses(samples: list, poses: str) -> list:
     keep_unseen = poses == "unseen"
     return [s for s in samples
             if is_held_out_pose(s.source if s.source is not None else s.image_path) == keep_unseen]
+
+
+def hand_view(joints2d: np.ndarray, handedness: str) -> str:
+    """"palm" when the palm faces the camera, else "back", from the 2D joints alone.
+
+    The turn wrist -> index MCP -> little-finger MCP runs one way in the image for a right palm
+    and the other way for a right back (mirrored for a left hand). Edge-on hands fall on either side.
+
+    Args:
+        joints2d: (21, 2) image px, y down, MediaPipe joint order.
+        handedness: "left" or "right", the person's true hand.
+    """
+    index, little = joints2d[5] - joints2d[0], joints2d[17] - joints2d[0]
+    turn = float(index[0] * little[1] - index[1] * little[0])
+    return "back" if (turn > 0) == (handedness == "right") else "palm"
+
+
+def select_views(samples: list, view: str) -> list:
+    """The samples that show the palm ("palm"), the back of the hand ("back"), or all of them ("");
+    samples without 2D joints are dropped by a view filter."""
+    if not view:
+        return list(samples)
+    return [s for s in samples if s.joints2d is not None and hand_view(s.joints2d, s.handedness) == view]

@@ -20,7 +20,7 @@ from .data.backgrounds import BackgroundBank
 from .data.compose import cut_out, paste_on_backgrounds
 from .data.dataset import IMAGE_MEAN, IMAGE_STD, MixedDataset, TensorHandDataset, make_loader
 from .data.readers import read_samples
-from .splits import select_poses
+from .splits import select_poses, select_views
 
 __all__ = ["TrainData", "split_samples"]
 
@@ -68,8 +68,9 @@ class TrainData:
                 self.synth_weight += source.weight
                 continue
             samples = select_poses(read_samples(source.kind, source.path), source.poses)
-            train, val = split_samples(samples, cfg.val_fraction)
-            log.warning("%s %s: %d train / %d val samples", source.kind, source.path, len(train), len(val))
+            train, val = split_samples(select_views(samples, source.view), cfg.val_fraction)
+            log.warning("%s %s%s: %d train / %d val samples", source.kind, source.path,
+                        f" ({source.view} views)" if source.view else "", len(train), len(val))
             file_sources.append((TensorHandDataset.from_samples(train, size=_STORE_RES, res=res,
                                                                 augment=augment), source.weight))
             if val:

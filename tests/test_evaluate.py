@@ -235,7 +235,8 @@ def test_2d_only_labels_report_nan_3d_and_write_null(tmp_path):
                       joints3d=rng.normal(0, 30, (loops, n, 21, 3)),
                       mean_var=rng.uniform(1, 10, (loops, n)).astype(np.float32),
                       gate_logits=rng.normal(0, 1, (loops, n, 2)).astype(np.float32), features=None,
-                      gt2d=gt2d, gt3d=np.full((n, 21, 3), np.nan), crop256=np.ones(n))
+                      gt2d=gt2d, gt3d=np.full((n, 21, 3), np.nan), crop256=np.ones(n),
+                      left=np.zeros(n, bool))
     stage = StageFlops(fe=10, rf=5, head=1, gate=1, feedback=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # all-NaN 3D rows must not spray RuntimeWarnings

@@ -17,7 +17,7 @@ from dirnet.data.synth import SynthRenderer
 from dirnet.eval_data import parse_spec
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import create_model
-from dirnet.splits import is_held_out_pose, pose_class, select_poses
+from dirnet.splits import hand_view, is_held_out_pose, pose_class, select_poses, select_views
 from dirnet.weights import load_checkpoint, save_checkpoint
 
 RES = 64
@@ -69,6 +69,8 @@ def test_config_reads_augmentation_and_pose_splits():
         TrainConfig.from_dict({"augment": {"rotation": 3}})
     with pytest.raises(ValueError, match="poses"):
         DataSource("teacher", "t", poses="some")
+    with pytest.raises(ValueError, match="view"):
+        DataSource("teacher", "t", view="side")
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +104,26 @@ def test_pasting_keeps_the_hand_and_replaces_the_scene(rendered):
     out = paste_on_backgrounds(images, rendered.joints2d, valid, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(out[0], images[0]) and not torch.equal(out[1], images[1])
     assert paste_on_backgrounds(images, rendered.joints2d, valid, 0.0, gen) is images
+
+
+def test_view_from_2d_joints_agrees_with_the_3d_palm_normal():
+    """hand_view reads palm or back from 2D alone; on rendered hands of both sides it must agree
+    with the true 3D palm normal wherever the hand is not edge-on."""
+    batch = SynthRenderer(create_hand_model("open"), res=128).sample(64, torch.Generator().manual_seed(5))
+    j2d, j3d = batch.joints2d.double().numpy(), batch.joints3d.double().numpy()
+    normal = np.cross(j3d[:, 5] - j3d[:, 0], j3d[:, 17] - j3d[:, 0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    # x right, y down, z away: index x little comes out of a right hand's palm, so a right palm
+    # seen by the camera has it pointing back at the camera (z < 0); a left hand's is reversed.
+    left = batch.is_left.numpy()
+    palm_3d = np.where(left, normal[:, 2] > 0, normal[:, 2] < 0)
+    views = np.array([hand_view(j, "left" if l else "right") for j, l in zip(j2d, left)])
+    clear = np.abs(normal[:, 2]) > 0.3
+    assert clear.sum() > 20 and {"palm", "back"} <= set(views[clear])
+    assert ((views == "palm") == palm_3d)[clear].mean() > 0.95
+    mirrored = j2d.copy()
+    mirrored[..., 0] *= -1  # the mirror image of a right hand's view is the left hand's same view
+    assert all(hand_view(m, "left" if not l else "right") == v for m, l, v in zip(mirrored, left, views))
 
 
 def test_cut_out_covers_part_of_the_hand(rendered):
