@@ -82,6 +82,7 @@ class GroupResult:
     err2d_palm: float  # 2D mean, all loops, over the hands that show the camera their palm ...
     err2d_back: float  # ... and their back (dirnet.splits.hand_view)
     back_share: float
+    swapped_share: float  # hands read from the wrong side (LoopTable.side_swapped)
 
 
 def benchmark_specs(cfg: BenchmarkConfig) -> dict[str, list[str]]:
@@ -147,7 +148,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
     full_key = f"loops_{model.cfg.max_loops}"
     results, per_source, problems = [], {}, []
     for group, specs in groups.items():
-        names, err2d, err2d_gate, pa, pa_gate, views, loops, gflops, full_gflops = ([] for _ in range(9))
+        names, err2d, err2d_gate, pa, pa_gate, views, swaps, loops, gflops, full_gflops = (
+            [] for _ in range(10))
         for text in specs:
             try:
                 spec = parse_spec(text)
@@ -162,6 +164,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
             names.append(spec.name)
             err2d.append(sample_means(full.crop256))
             views.append(table.views())
+            swaps.append(table.side_swapped())
             err2d_gate.append(sample_means(gate.crop256))
             pa.append(sample_means(full.pa))
             pa_gate.append(sample_means(gate.pa))
@@ -179,20 +182,22 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
             group, tuple(names), count, _mean(err2d), float(np.nanmedian(hands)), _mean(pa),
             _mean(err2d_gate), _mean(pa_gate), sum(loops) / len(hands),
             1.0 - sum(gflops) / sum(full_gflops), _mean([hands[view == "palm"]]),
-            _mean([hands[view == "back"]]), float(np.mean(view == "back"))))
+            _mean([hands[view == "back"]]), float(np.mean(view == "back")),
+            float(np.mean(np.concatenate(swaps)))))
     return results, per_source, problems
 
 
 def markdown_table(results: list[GroupResult]) -> str:
     """The groups as a Markdown table (the form docs/MODEL_CARD.md quotes)."""
     lines = ["| group | hands | 2D mean / median, all loops | PA-MPJPE, all loops | "
-             "2D / PA-MPJPE at the gate | gate loops | GFLOPs saved | 2D mean palm / back (back share) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "2D / PA-MPJPE at the gate | gate loops | GFLOPs saved | 2D mean palm / back (back share) | side swapped |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.group} | {r.n} | {r.err2d_mean:.2f} / {r.err2d_median:.2f} px | "
                      f"{r.pa_mpjpe:.2f} mm | {r.gate_err2d_mean:.2f} px / {r.gate_pa_mpjpe:.2f} mm | "
                      f"{r.gate_loops:.2f} | {100 * r.gate_gflops_saving:.1f}% | "
-                     f"{r.err2d_palm:.2f} / {r.err2d_back:.2f} px ({100 * r.back_share:.0f}%) |")
+                     f"{r.err2d_palm:.2f} / {r.err2d_back:.2f} px ({100 * r.back_share:.0f}%) | "
+                     f"{100 * r.swapped_share:.1f}% |")
     return "\n".join(lines) + "\n"
 
 

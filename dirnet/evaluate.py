@@ -41,6 +41,7 @@ from .estimator import EstimatorDefaults
 from .eval_data import DataSpec, EvalSource, open_source, parse_spec
 from .exits import EXIT_MODES, ExitPolicy, exit_loops, mean_variance
 from .flops import StageFlops, count_stage_flops
+from .hand.skeleton import SIDE_SWAP
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
 from .models.dirnet import DIRNet, LoopOutput
 from .splits import hand_view
@@ -124,6 +125,16 @@ class LoopTable:
         """(N,) "palm" or "back" (dirnet.splits.hand_view of the labels), "" without 2D labels."""
         return np.array([hand_view(g, "left" if l else "right") if np.isfinite(g[[0, 5, 17]]).all() else ""
                          for g, l in zip(self.gt2d, self.left)])
+
+    def side_swapped(self, ratio: float = 0.7) -> np.ndarray:
+        """(N,) bool: the last loop's 2D pose fits the labels better by `ratio` with thumb and
+        little finger (index and ring) swapped, i.e. it read the hand from the wrong side."""
+        pred, gt = self.joints2d[-1], self.gt2d
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            plain = np.nanmean(np.linalg.norm(pred - gt, axis=-1), -1)
+            swapped = np.nanmean(np.linalg.norm(pred[:, list(SIDE_SWAP)] - gt, axis=-1), -1)
+        return swapped < ratio * plain
 
     def errors(self) -> JointErrors:
         """Per-loop per-joint errors, each (L, N, 21)."""

@@ -205,3 +205,19 @@ def test_held_out_rows_drop_what_the_checkpoint_trained_on(tmp_path):
     assert [Path(t.split(":")[1]).name for t in groups["trained on (not held out)"]] == ["counting_wall"]
     assert any("sign_digits" in t and t.endswith(":unseen") for t in groups["held-out poses"])
     assert any("webcam_rooms" in t for t in groups["held-out sources"])
+
+
+def test_side_swap_flags_a_hand_read_from_the_wrong_side(rendered):
+    """A pose relabelled thumb <-> little finger is flagged; the true pose and a noisy one are not."""
+    from dirnet.evaluate import LoopTable
+    from dirnet.hand.skeleton import SIDE_SWAP
+
+    gt = rendered.joints2d.double().numpy()
+    n = len(gt)
+    noisy = gt + np.random.default_rng(0).normal(0, 2, gt.shape)
+    pred = noisy.copy()
+    pred[::2] = gt[::2][:, list(SIDE_SWAP)]
+    table = LoopTable(joints2d=pred[None], joints3d=np.zeros((1, n, 21, 3)), mean_var=np.zeros((1, n)),
+                      gate_logits=np.zeros((1, n, 2)), features=None, gt2d=gt,
+                      gt3d=np.full((n, 21, 3), np.nan), crop256=np.ones(n), left=np.zeros(n, bool))
+    assert table.side_swapped().tolist() == [True, False] * (n // 2)
