@@ -133,6 +133,14 @@ def _mean(values: list[np.ndarray]) -> float:
     return float(pooled.mean()) if pooled.size else float("nan")
 
 
+def _view_split(hands: np.ndarray, view: np.ndarray, swapped: np.ndarray) -> dict[str, float]:
+    """2D mean per side of the hand seen, the back share and the side-swapped share of the back views."""
+    back = view == "back"
+    return {"err2d_palm": _mean([hands[view == "palm"]]), "err2d_back": _mean([hands[back]]),
+            "back_share": float(back.mean()), "back_swapped_share": float(swapped[back].mean()) if back.any()
+            else float("nan")}
+
+
 def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[str]]:
     """Evaluate cfg.weights on every group.
 
@@ -173,7 +181,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
             gflops.append(report.policies["gate"].mean_gflops * n)
             full_gflops.append(report.policies[full_key].mean_gflops * n)
             per_source[spec.name] = {"group": group, "full": report.policies[full_key].to_dict(),
-                                     "gate": report.policies["gate"].to_dict()}
+                                     "gate": report.policies["gate"].to_dict(),
+                                     "views": _view_split(err2d[-1], views[-1], swaps[-1])}
         if not names:
             continue
         hands, view = np.concatenate(err2d), np.concatenate(views)
