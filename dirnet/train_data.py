@@ -18,7 +18,7 @@ import torch
 from .config import TrainConfig
 from .data.backgrounds import BackgroundBank
 from .data.compose import cut_out, paste_on_backgrounds
-from .data.dataset import IMAGE_MEAN, IMAGE_STD, MixedDataset, TensorHandDataset, make_loader
+from .data.dataset import MixedDataset, TensorHandDataset, make_loader
 from .data.readers import read_samples
 from .splits import select_poses
 
@@ -45,13 +45,6 @@ def split_samples(samples, val_fraction: float):
     return train, val
 
 
-def _to_unit(images: torch.Tensor) -> torch.Tensor:
-    """Undo the data layer's ImageNet normalisation: DIRNet normalises internally."""
-    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
-    return images * std + mean
-
-
 class TrainData:
     """`batch(step)` -> dict of tensors (image (B,3,R,R) RGB in [0,1], joints2d, joints3d,
     has2d, has3d, valid2d) and `val_batches()` -> a fixed list of such dicts."""
@@ -69,7 +62,7 @@ class TrainData:
                 continue
             samples = select_poses(read_samples(source.kind, source.path), source.poses)
             train, val = split_samples(samples, cfg.val_fraction)
-            log.warning("%s %s: %d train / %d val samples", source.kind, source.path, len(train), len(val))
+            log.info("%s %s: %d train / %d val samples", source.kind, source.path, len(train), len(val))
             file_sources.append((TensorHandDataset.from_samples(train, size=_STORE_RES, res=res,
                                                                 augment=augment), source.weight))
             if val:
@@ -108,15 +101,11 @@ class TrainData:
             for i, batch in enumerate(loader):
                 if i == _VAL_BATCHES:
                     break
-                batches.append(self._file_batch(batch))
+                batches.append(batch)
         if self.renderer is not None:
             gen = torch.Generator(device=self.device).manual_seed(123456)
             batches += [self._synth_batch(cfg.batch_size, gen) for _ in range(2)]
         return batches
-
-    @staticmethod
-    def _file_batch(batch: dict) -> dict[str, torch.Tensor]:
-        return {**batch, "image": _to_unit(batch["image"])}
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         parts = []
@@ -126,7 +115,7 @@ class TrainData:
             except StopIteration:  # end of a sampler epoch: draw the next
                 self._loader_iter = iter(self._loader)
                 loaded = next(self._loader_iter)
-            real = {k: v.to(self.device) for k, v in self._file_batch(loaded).items()}
+            real = {k: v.to(self.device) for k, v in loaded.items()}
             real["image"] = self._compose(real)
             parts.append(real)
         if self.synth_count:
