@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dirnet.io import write_text_atomic
+from dirnet import write_text_atomic
 from .mp4 import FragmentedMP4, VideoWriteError
 from .pipeline import FrameResult
 

@@ -52,7 +52,7 @@ class EstimatorInfo:
     """What the controls need to know about the loaded model."""
 
     input_res: int
-    exit: str
+    exit_mode: str
     tau_var: float
     tau_gate: float
     max_loops: int
@@ -237,9 +237,8 @@ class InferenceWorker(QThread):
             self.errored.emit(message)
         if estimator is not None:
             d = estimator.policy()
-            trained = bool(getattr(estimator, "is_trained", True))
-            self.estimator_ready.emit(
-                EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate, d.max_loops, trained))
+            self.estimator_ready.emit(EstimatorInfo(estimator.input_res, d.exit_mode, d.tau_var, d.tau_gate,
+                                                    d.max_loops, estimator.is_trained))
         return estimator
 
     def run(self) -> None:

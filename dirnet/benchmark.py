@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .cli import EXIT_USAGE, configure_logging, fail, warn
 from .estimator import DEFAULT_WEIGHTS
 from .evaluate import _json_safe, _load, collect, evaluate_table, sample_means
 from .eval_data import open_source, parse_spec
@@ -138,7 +138,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
     """
     runner, model, defaults, stage = _load(cfg.weights, fast=True)
     groups = assign_groups(benchmark_specs(cfg), checkpoint_trained_on(read_metadata(cfg.weights)))
-    policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops, tau_var=defaults.tau_var,
+    policy = ExitPolicy(exit_mode="none", max_loops=model.cfg.max_loops, tau_var=defaults.tau_var,
                         tau_gate=defaults.tau_gate)
     full_key = f"loops_{model.cfg.max_loops}"
     results, per_source, problems = [], {}, []
@@ -224,19 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asl-clip", type=Path, default=Path(ASL_CLIP))
     p.add_argument("--out", type=Path, default=Path("eval/benchmark"))
     p.add_argument("--limit", type=int, default=None, help="at most this many hands per source")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    cfg = BenchmarkConfig(a.weights, a.data_root, a.asl_clip, a.out, a.limit)
+    p.add_argument("--batch-size", type=int, default=BenchmarkConfig.batch_size)
+    cfg = BenchmarkConfig(**vars(p.parse_args(argv)))
+    configure_logging()
     try:
         results, per_source, problems = run_benchmark(cfg)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), EXIT_USAGE)
     for line in problems:
-        print(f"warning: {line}", file=sys.stderr)
+        warn(line)
     if not results:
-        print("error: no benchmark source could be read (see the warnings above)", file=sys.stderr)
-        return 1
+        return fail("no benchmark source could be read (see the warnings above)")
     table = markdown_table(results)
     print(f"\n{cfg.weights}\n{table}")
     cfg.out.mkdir(parents=True, exist_ok=True)

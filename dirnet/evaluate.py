@@ -36,17 +36,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .cli import EXIT_USAGE, configure_logging, fail, warn
 from .baseline import BASELINE_RES, BaselineReport, compare_on_found, mediapipe_errors
 from .estimator import EstimatorDefaults
 from .eval_data import DataSpec, EvalSource, open_source, parse_spec
 from .exits import EXIT_MODES, ExitPolicy, exit_loops, mean_variance
 from .flops import StageFlops, count_stage_flops
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
-from .models.dirnet import DIRNet, LoopOutput
+from .models.dirnet import DIRNet
+from .models.staged import StagedModel, forward_loops
+from .runtime.engine import FastDIRNet
 from .weights import load_checkpoint
 from .io import write_text_atomic
 
-__all__ = ["LoopTable", "SourceReport", "EvalConfig", "fast_model", "forward_loops", "collect",
+__all__ = ["LoopTable", "SourceReport", "EvalConfig", "fast_model", "collect",
            "policy_gflops", "policy_summary", "sample_means", "evaluate_table", "evaluate", "main"]
 
 log = logging.getLogger(__name__)
@@ -55,39 +58,10 @@ log = logging.getLogger(__name__)
 TAU_GATE_SWEEP = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 # tau_var values are quantiles of the per-loop mean variances, so the sweep spans every exit rate.
 TAU_VAR_QUANTILES = np.linspace(0.0, 1.0, 15)
-def fast_model(model: DIRNet):
-    """The fast inference path (dirnet.runtime.FastDIRNet: folded BatchNorms in ONNX Runtime) when
-    it is installed, else `model` itself; both serve forward_loops and run_with_exits alike."""
-    try:
-        from .runtime import FastDIRNet
-    except ImportError:
-        return model
+def fast_model(model: DIRNet) -> FastDIRNet:
+    """The fast inference path of `model` (folded BatchNorms in ONNX Runtime, dirnet.runtime),
+    on as many threads as torch uses; it serves `collect` as the DIRNet itself does."""
     return FastDIRNet(model, threads=torch.get_num_threads())
-
-
-@torch.no_grad()
-def forward_loops(model, images: torch.Tensor, with_features: bool = False
-                  ) -> tuple[list[LoopOutput], list[torch.Tensor] | None]:
-    """All refiner passes for the whole batch, as DIRNet.forward, plus the gate's input features.
-
-    Args:
-        model: a DIRNet in eval mode, or its FastDIRNet (see `fast_model`).
-        images: (B, 3, R, R) float RGB in [0, 1].
-        with_features: also return f = Psi_var1(h) per loop, the gate's input (Sec. 4.2).
-    Returns:
-        (one LoopOutput per loop, one (B, fc_dim) feature tensor per loop or None).
-    """
-    net = getattr(model, "source", model)  # FastDIRNet keeps its DIRNet as .source
-    features = model.forward_features(images)
-    outputs, feats, attention = [], [], None
-    for loop in range(model.cfg.max_loops):
-        refined = model.forward_refine(features, loop, attention)
-        outputs.append(model.forward_head(refined))
-        if with_features:
-            feats.append(net.var_head.var1(net.summarize(refined)))
-        if loop + 1 < model.cfg.max_loops:
-            attention = model.attention(refined)
-    return outputs, (feats if with_features else None)
 
 
 @dataclass
@@ -96,8 +70,8 @@ class LoopTable:
 
     joints2d: (L, N, 21, 2) source-image px. joints3d: (L, N, 21, 3) mm, wrist-relative camera
     axes of the true hand (left hands mirrored back). mean_var: (L, N) float32 mean sigma^2 (the
-    variance exit's statistic). gate_logits: (L, N, 2) float32 (EXIT, CONTINUE). features:
-    (L, N, fc_dim) float32 gate inputs, or None. gt2d: (N, 21, 2) source px, NaN where unlabelled.
+    variance exit's statistic). gate_logits: (L, N, 2) float32 (EXIT, CONTINUE). gate_input:
+    (L, N, fc_dim) float32 f = Psi_var1(h) per loop, the gate's input. gt2d: (N, 21, 2) source px, NaN where unlabelled.
     gt3d: (N, 21, 3) mm wrist-relative, NaN where unlabelled. crop256: (N,) source px -> crop-256 px.
     """
 
@@ -105,7 +79,7 @@ class LoopTable:
     joints3d: np.ndarray
     mean_var: np.ndarray
     gate_logits: np.ndarray
-    features: np.ndarray | None
+    gate_input: np.ndarray
     gt2d: np.ndarray
     gt3d: np.ndarray
     crop256: np.ndarray
@@ -125,8 +99,8 @@ class LoopTable:
                              for k in ("px", "crop256", "mm", "pa")))
 
 
-def collect(model, source: EvalSource, batch_size: int = 32, with_features: bool = False,
-            desc: str = "evaluate") -> LoopTable:
+@torch.no_grad()
+def collect(model: StagedModel, source: EvalSource, batch_size: int = 32, desc: str = "evaluate") -> LoopTable:
     """Run every loop of `model` (a DIRNet or FastDIRNet) once on every sample of `source` (tqdm).
 
     Raises:
@@ -134,11 +108,10 @@ def collect(model, source: EvalSource, batch_size: int = 32, with_features: bool
     """
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
                                           ("j2d", "j3d", "var", "gate", "feat", "gt2d", "gt3d", "s")}
-    device = next(getattr(model, "source", model).parameters()).device
     with tqdm(total=len(source), desc=desc, unit="img", disable=None) as bar:
         for batch in source.batches(batch_size):
-            images = torch.from_numpy(batch.images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-            outputs, feats = forward_loops(model, images, with_features)
+            images = torch.from_numpy(batch.images).to(model.device).permute(0, 3, 1, 2).float().div_(255.0)
+            outputs = forward_loops(model, images)
             # Network-input px -> source px (undoes the crop and any mirroring); mirror 3D back out.
             j2d = np.stack([o.joints2d.cpu().double().numpy() for o in outputs])
             linear, offset = batch.to_source[:, :, :2], batch.to_source[:, :, 2]
@@ -148,16 +121,14 @@ def collect(model, source: EvalSource, batch_size: int = 32, with_features: bool
             parts["j3d"].append(j3d)
             parts["var"].append(np.stack([mean_variance(o).cpu().numpy() for o in outputs]))
             parts["gate"].append(np.stack([o.gate_logits.cpu().numpy() for o in outputs]))
-            if feats is not None:
-                parts["feat"].append(np.stack([f.cpu().numpy() for f in feats]))
+            parts["feat"].append(np.stack([o.gate_input.cpu().numpy() for o in outputs]))
             parts["gt2d"].append(batch.gt2d)
             parts["gt3d"].append(batch.gt3d)
             parts["s"].append(batch.crop256)
             bar.update(len(batch.left))
     if not parts["s"]:
         raise ValueError(f"{source.name}: no usable sample")
-    cat = {k: np.concatenate(v, axis=0 if k in ("gt2d", "gt3d", "s") else 1) if v else None
-           for k, v in parts.items()}
+    cat = {k: np.concatenate(v, axis=0 if k in ("gt2d", "gt3d", "s") else 1) for k, v in parts.items()}
     return LoopTable(cat["j2d"], cat["j3d"], cat["var"], cat["gate"], cat["feat"], cat["gt2d"],
                      cat["gt3d"], cat["s"])
 
@@ -212,7 +183,7 @@ def policy_summary(table: LoopTable, errors: JointErrors, stage: StageFlops, pol
     """
     loops = exit_loops(policy, table.mean_var, table.gate_logits)
     chosen = errors.take(loops - 1)
-    return summarize_errors(chosen, loops, policy_gflops(stage, loops, policy.mode)), chosen
+    return summarize_errors(chosen, loops, policy_gflops(stage, loops, policy.exit_mode)), chosen
 
 
 def sample_means(errors: np.ndarray) -> np.ndarray:
@@ -227,7 +198,7 @@ def _relative(a: float, b: float) -> float:
 
 
 def evaluate_table(name: str, table: LoopTable, stage: StageFlops, policy: ExitPolicy,
-                   modes: tuple[str, ...] = EXIT_MODES) -> SourceReport:
+                   exit_modes: tuple[str, ...] = EXIT_MODES) -> SourceReport:
     """Every policy, both sweeps and the per-loop error distributions from one LoopTable.
 
     Args:
@@ -235,23 +206,23 @@ def evaluate_table(name: str, table: LoopTable, stage: StageFlops, policy: ExitP
         table: collected outputs.
         stage: FLOPs of the model's stages.
         policy: thresholds for the headline rows (tau_var, tau_gate, max_loops).
-        modes: exit modes reported as headline rows.
+        exit_modes: exit modes reported as headline rows.
     """
     errors = table.errors()
     max_loops = min(policy.max_loops, table.num_loops)
     policies, chosen = {}, {}
     for k in range(1, max_loops + 1):
         policies[f"loops_{k}"], chosen[f"loops_{k}"] = policy_summary(
-            table, errors, stage, replace(policy, mode="none", max_loops=k))
-    for mode in modes:
-        policies[mode], chosen[mode] = policy_summary(table, errors, stage, replace(policy, mode=mode))
+            table, errors, stage, replace(policy, exit_mode="none", max_loops=k))
+    for mode in exit_modes:
+        policies[mode], chosen[mode] = policy_summary(table, errors, stage, replace(policy, exit_mode=mode))
     variances = table.mean_var[:max(max_loops - 1, 1)].ravel()
     taus_var = sorted(set(np.quantile(variances, TAU_VAR_QUANTILES).astype(float) * (1 + 1e-6))
                       | {policy.tau_var})
     sweeps = {
-        "variance": [(t, policy_summary(table, errors, stage, replace(policy, mode="variance", tau_var=t))[0])
+        "variance": [(t, policy_summary(table, errors, stage, replace(policy, exit_mode="variance", tau_var=t))[0])
                      for t in taus_var],
-        "gate": [(t, policy_summary(table, errors, stage, replace(policy, mode="gate", tau_gate=t))[0])
+        "gate": [(t, policy_summary(table, errors, stage, replace(policy, exit_mode="gate", tau_gate=t))[0])
                  for t in sorted(set(TAU_GATE_SWEEP) | {policy.tau_gate})],
     }
     full = policies[f"loops_{max_loops}"]
@@ -259,7 +230,7 @@ def evaluate_table(name: str, table: LoopTable, stage: StageFlops, policy: ExitP
                       "err2d_increase": _relative(policies[mode].err2d_mean, full.err2d_mean),
                       "mpjpe_increase": _relative(policies[mode].mpjpe, full.mpjpe),
                       "pa_mpjpe_increase": _relative(policies[mode].pa_mpjpe, full.pa_mpjpe)}
-               for mode in modes if mode != "none"}
+               for mode in exit_modes if mode != "none"}
     per_loop = {"err2d": sample_means(errors.crop256), "err3d": sample_means(errors.mm),
                 "pa": sample_means(errors.pa)}
     return SourceReport(name, policy, policies, sweeps, per_loop, savings, chosen)
@@ -272,7 +243,7 @@ class EvalConfig:
     weights: Path
     data: tuple[str, ...]
     out: Path = Path("eval")
-    modes: tuple[str, ...] = EXIT_MODES
+    exit_modes: tuple[str, ...] = EXIT_MODES
     tau_var: float | None = None  # None: the checkpoint's default
     tau_gate: float | None = None
     compare: Path | None = None
@@ -285,7 +256,7 @@ class EvalConfig:
 def _load(path: Path, fast: bool) -> tuple:
     """(runner for collect, its DIRNet, exit defaults, stage FLOPs) of a checkpoint."""
     model, meta = load_checkpoint(path)
-    defaults = EstimatorDefaults(**meta.get("defaults", {}))
+    defaults = EstimatorDefaults.from_dict(meta.get("defaults", {}))
     return fast_model(model) if fast else model, model, defaults, count_stage_flops(model)
 
 
@@ -293,7 +264,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
     """Evaluate cfg.weights (and cfg.compare) on every source; write JSON and PNGs to cfg.out.
 
     Returns:
-        (metrics dict as written to metrics.json, one error line per source that failed).
+        (metrics dict as written to metrics.json, one line per source or sample that was skipped).
     Raises:
         FileNotFoundError, ValueError: unreadable checkpoints.
     """
@@ -315,10 +286,10 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
             for key, (runner, model, defaults, stage) in loaded.items():
                 source = open_source(spec, model.cfg.input_res, cfg.limit)
                 table = collect(runner, source, cfg.batch_size, desc=f"{spec.name} [{labels[key]}]")
-                policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops,
+                policy = ExitPolicy(exit_mode="none", max_loops=model.cfg.max_loops,
                                     tau_var=defaults.tau_var if cfg.tau_var is None else cfg.tau_var,
                                     tau_gate=defaults.tau_gate if cfg.tau_gate is None else cfg.tau_gate)
-                reports[key] = evaluate_table(spec.name, table, stage, policy, cfg.modes)
+                reports[key] = evaluate_table(spec.name, table, stage, policy, cfg.exit_modes)
                 for line in source.problems:
                     errors.append(f"{spec.name}: {line}")
         except (FileNotFoundError, ValueError, OSError) as exc:
@@ -399,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="synth:DIR | teacher:DIR | freihand:DIR (etc.), each with an optional :val or :train "
                         "split | video:CLIP:REF2D[:REF3D][:left|right]")
     p.add_argument("--out", type=Path, default=Path("eval"), help="folder for metrics.json and PNGs")
-    p.add_argument("--exit", nargs="+", choices=EXIT_MODES, default=list(EXIT_MODES),
+    p.add_argument("--exit", dest="exit_modes", nargs="+", choices=EXIT_MODES, default=list(EXIT_MODES),
                    help="exit modes to report (default: all)")
     p.add_argument("--tau-var", type=float, default=None, help="default: the checkpoint's")
     p.add_argument("--tau-gate", type=float, default=None, help="default: the checkpoint's")
@@ -410,19 +381,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mediapipe", action="store_true",
                    help="also score MediaPipe Hands (full) on the same crops, for labels that are not its own")
     a = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    cfg = EvalConfig(a.weights, tuple(a.data), a.out, tuple(a.exit), a.tau_var, a.tau_gate, a.compare,
+    configure_logging()
+    cfg = EvalConfig(a.weights, tuple(a.data), a.out, tuple(a.exit_modes), a.tau_var, a.tau_gate, a.compare,
                      not a.eager, a.batch_size, a.limit, a.mediapipe)
     try:
-        result, errors = evaluate(cfg)
+        result, problems = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
+        return fail(str(exc), EXIT_USAGE)
+    for line in problems:
+        warn(line)
     done = len(result["sources"])
-    print(f"\nevaluated {done} of {len(cfg.data)} sources; wrote {cfg.out / 'metrics.json'}", file=sys.stderr)
-    return 0 if done else 1
+    if not done:
+        return fail(f"none of the {len(cfg.data)} sources could be evaluated")
+    log.info("evaluated %d of %d sources; wrote %s", done, len(cfg.data), cfg.out / "metrics.json")
+    return 0
 
 
 if __name__ == "__main__":

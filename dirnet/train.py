@@ -23,13 +23,14 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from .cli import EXIT_USAGE, configure_logging, fail
 from .config import TrainConfig
 from .hand import create_hand_model
 from .io import atomic_write
 from .losses import LossTargets, LossWeights, total_loss
 from .models.dirnet import DIRNet
 from .train_data import TrainData
-from .weights import save_checkpoint
+from .weights import read_metadata, save_checkpoint
 
 __all__ = ["train", "load_config", "main", "stage_plan", "trained_on"]
 
@@ -140,7 +141,6 @@ def trained_on(cfg: TrainConfig) -> list[dict]:
     (so a benchmark can tell held-out data from data some earlier run trained on)."""
     seen = [{"kind": s.kind, "path": s.path, "poses": s.poses} for s in cfg.sources]
     if cfg.init:
-        from .weights import read_metadata
         training = read_metadata(cfg.init).get("training", {})
         earlier = training.get("trained_on") or training.get("config", {}).get("sources", [])
         seen += [{"kind": s["kind"], "path": s.get("path", ""), "poses": s.get("poses", "")} for s in earlier]
@@ -241,14 +241,14 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.init and not (out / "last.safetensors").is_file():
         from .weights import load_checkpoint
         model.load_state_dict(load_checkpoint(cfg.init, hand=hand, map_location=str(device))[0].state_dict())
-        log.warning("initialised from %s", cfg.init)
+        log.info("initialised from %s", cfg.init)
     if (out / "last.safetensors").is_file():
         from .weights import load_checkpoint
         resumed, meta = load_checkpoint(out / "last", hand=hand, map_location=str(device))
         model.load_state_dict(resumed.state_dict())
         start_step = int(meta["training"]["step"])
         if rank == 0:
-            log.warning("resuming %s at step %d", out, start_step)
+            log.info("resuming %s at step %d", out, start_step)
     if rank == 0:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     writer = None
@@ -310,7 +310,7 @@ def train(cfg: TrainConfig) -> Path:
             history[f"stage{stage.index}"] = metrics
             for key, value in metrics.items():
                 writer.add_scalar(f"val/{key}", value, end)
-            log.warning("stage %d (%d loops) validation: %s", stage.index, stage.num_loops,
+            log.info("stage %d (%d loops) validation: %s", stage.index, stage.num_loops,
                         {k: round(v, 2) for k, v in metrics.items()})
             save_checkpoint(model, out / f"stage{stage.index}", {"training": {
                 "step": end, "validation": metrics, "trained_on": trained_on(cfg)}})
@@ -337,24 +337,31 @@ def _float(out):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Train DIR-Net (progressive or end-to-end).")
+    p = argparse.ArgumentParser(prog="python -m dirnet.train", description="Train DIR-Net (progressive or end-to-end).")
     p.add_argument("--config", help="YAML or JSON TrainConfig file")
-    p.add_argument("--out-dir", dest="out_dir")
+    p.add_argument("--out", dest="out_dir", help="output folder (the config's out_dir)")
     p.add_argument("--protocol", choices=("progressive", "end_to_end"))
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     a = vars(p.parse_args(argv))
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    configure_logging()
     try:
         cfg = load_config(a.pop("config"), a)
     except (OSError, ValueError, TypeError) as exc:
-        print(f"error: bad config: {exc}", file=sys.stderr)
-        return 2
-    path = train(cfg)
+        return fail(f"bad config: {exc}", EXIT_USAGE)
+    if cfg.init:
+        try:
+            read_metadata(cfg.init)
+        except (OSError, ValueError) as exc:
+            return fail(f"bad init weights: {exc}", EXIT_USAGE)
+    try:
+        path = train(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(str(exc))
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"final checkpoint: {path}", file=sys.stderr)
+        log.info("final checkpoint: %s", path)
     return 0
 
 

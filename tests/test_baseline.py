@@ -9,7 +9,7 @@ from dirnet.eval_data import open_source, parse_spec
 from dirnet.metrics import JointErrors
 from dirnet.evaluate import main
 from tests.conftest import shared_path
-from tests.test_evaluate import write_checkpoint, write_teacher_set
+from tests.conftest import write_checkpoint, write_teacher_set
 
 
 def _clip_spec(hand: str) -> str:

@@ -1,5 +1,5 @@
-"""Issue 10's pieces: held-out handshapes, scene-breaking augmentation, the spatial head and the
-generalisation benchmark CLI (untrained models, data the tests write or render)."""
+"""Held-out handshapes, scene-breaking augmentation, the spatial head and the generalisation
+benchmark CLI (untrained models, data the tests write or render)."""
 import json
 from pathlib import Path
 
@@ -114,7 +114,8 @@ def test_cut_out_covers_part_of_the_hand(rendered):
 
 
 def test_spatial_head_survives_a_checkpoint_and_the_fast_path(tmp_path):
-    from dirnet.evaluate import fast_model, forward_loops
+    from dirnet.evaluate import fast_model
+    from dirnet.models import forward_loops
 
     torch.manual_seed(0)
     model = create_model("dirnet_fpha", input_res=RES, max_loops=2, head="spatial").eval()
@@ -126,14 +127,14 @@ def test_spatial_head_survives_a_checkpoint_and_the_fast_path(tmp_path):
     save_checkpoint(model, tmp_path / "spatial")
     loaded, _ = load_checkpoint(tmp_path / "spatial")
     assert loaded.cfg.head == "spatial"
-    eager, _ = forward_loops(loaded, images)
-    fast, _ = forward_loops(fast_model(loaded), images)
+    eager = forward_loops(loaded, images)
+    fast = forward_loops(fast_model(loaded), images)
     for a, b in zip(eager, fast):
         torch.testing.assert_close(a.joints2d, b.joints2d, atol=1e-3, rtol=1e-4)
 
 
 def test_benchmark_groups_held_out_sources_poses_and_in_domain(tmp_path, capsys):
-    from tests.test_evaluate import write_checkpoint, write_synth_set
+    from tests.conftest import write_checkpoint, write_synth_set
 
     root = tmp_path / "data"
     teacher = root / "teacher"
@@ -169,7 +170,7 @@ def test_held_out_rows_drop_what_the_checkpoint_trained_on(tmp_path):
     the held-out rows."""
     from dirnet.benchmark import BenchmarkConfig, assign_groups, benchmark_specs, checkpoint_trained_on
     from dirnet.train import trained_on
-    from tests.test_evaluate import tiny_model
+    from tests.conftest import tiny_model
 
     save_checkpoint(tiny_model(), tmp_path / "parent", {"training": {"trained_on": [
         {"kind": "teacher", "path": "data/teacher/counting_wall", "poses": ""}]}})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from dirnet.cli import EXIT_USAGE, configure_logging, fail
 from dirnet.data.backgrounds import BackgroundBank, hand_blob_alpha, procedural_backgrounds, shape_alpha
 from dirnet.data.photometric import (
     NoisePatterns, add_noise, apply_colour_jitter, box_blur, jitter_params, jpeg_like, noise_std,
@@ -47,6 +49,8 @@ from dirnet.hand.skeleton import HandJoint
 
 __all__ = ["SynthConfig", "SynthBatch", "SynthRenderer", "write_dataset", "contact_sheet", "benchmark",
            "SynthCliConfig", "main"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -422,7 +426,7 @@ class SynthCliConfig:
     mano_path: str | None = None  # MANO_RIGHT.pkl for --hand-model mano (else $DIRNET_MANO_PATH)
     backgrounds: str | None = None  # folder of photos without hands to cut backgrounds from
     avoid_boxes: str | None = None  # JSON {relative image path: [[x0, y0, x1, y1], ...]} to keep out
-    batch: int = 64  # images per rendered batch
+    batch_size: int = 64  # images per rendered batch
     device: str = "cpu"
     right_only: bool = False  # no mirrored left hands
     threads: int | None = None  # torch CPU threads (default: torch's choice)
@@ -447,11 +451,11 @@ def _parse(argv: list[str] | None) -> SynthCliConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (bad input: one line on stderr, status 1)."""
+    """Run the CLI; returns the exit status (dirnet.cli)."""
     cfg = _parse(argv)
+    configure_logging()
     if not (cfg.bench or cfg.sheet or (cfg.out and cfg.n > 0)):
-        print("error: give --n N --out DIR, --bench or --sheet PNG", file=sys.stderr)
-        return 2
+        return fail("give --n N --out DIR, --bench or --sheet PNG", EXIT_USAGE)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
@@ -467,8 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         renderer = SynthRenderer(create_hand_model(cfg.hand_model, cfg.mano_path), res=cfg.res,
                                  device=cfg.device, backgrounds=bank, config=config)
         if cfg.bench:
-            result = benchmark(renderer, cfg.batch, cfg.bench_batches, cfg.seed)
-            print(f"{result['images_per_s']:.1f} images/s: batch {cfg.batch} at {cfg.res} px on {cfg.device} "
+            result = benchmark(renderer, cfg.batch_size, cfg.bench_batches, cfg.seed)
+            print(f"{result['images_per_s']:.1f} images/s: batch {cfg.batch_size} at {cfg.res} px on {cfg.device} "
                   f"({torch.get_num_threads()} threads), median {result['batch_ms']:.0f} ms per batch "
                   f"({result['cpu_ms']:.0f} ms CPU time) over {cfg.bench_batches} batches; "
                   f"load average {os.getloadavg()[0]:.1f}")
@@ -478,13 +482,12 @@ def main(argv: list[str] | None = None) -> int:
             sheet = Path(cfg.sheet)
             for path, joints in ((sheet, False), (sheet.with_stem(sheet.stem + "_joints"), True)):
                 write_png(path, contact_sheet(batch, tile=cfg.sheet_tile, joints=joints))
-                print(f"wrote {path}")
+                log.info("wrote %s", path)
         if cfg.out:
-            out = write_dataset(renderer, cfg.n, cfg.out, cfg.seed, cfg.batch)
-            print(f"wrote {cfg.n} images and labels to {out}")
+            out = write_dataset(renderer, cfg.n, cfg.out, cfg.seed, cfg.batch_size)
+            log.info("wrote %d images and labels to %s", cfg.n, out)
     except (ValueError, FileNotFoundError, FileExistsError, json.JSONDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     return 0
 
 
