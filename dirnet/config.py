@@ -87,7 +87,7 @@ class DataSource:
     """One training source: kind is "teacher" (index.jsonl crops), "synth_dir" (rendered folder),
     "synth" (rendered on the fly), or a public dataset reader ("freihand", "stb", "rhd", "fpha",
     "panoptic"); weight is its share of each batch. poses: "seen" or "unseen" keeps only the
-    photos whose handshape is kept for training or held out (dirnet.splits), "" keeps all."""
+    photos whose handshape is kept for training or held out (dirnet.data.splits), "" keeps all."""
 
     kind: str
     path: str = ""

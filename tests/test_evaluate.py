@@ -1,4 +1,4 @@
-"""dirnet.evaluate: exit replay vs run_with_exits, sources, and the CLI end to end (untrained model)."""
+"""dirnet.evaluation: exit replay vs run_with_exits, sources, and the CLI end to end (untrained model)."""
 import json
 import math
 import warnings
@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from dirnet.crop import transform_points
-from dirnet.eval_data import EvalSource, open_source, parse_spec
-from dirnet.evaluate import collect, fast_model, main
+from dirnet.evaluation.sources import EvalSource, open_source, parse_spec
+from dirnet.evaluation.__main__ import main
+from dirnet.evaluation.replay import collect, fast_model
 from dirnet.exits import ExitPolicy, exit_loops, mean_variance, run_with_exits
 from dirnet.models import forward_loops
 from tests.conftest import TINY_RES as RES
@@ -182,7 +183,8 @@ def test_real_clip_end_to_end(tmp_path):
 
 def test_2d_only_labels_report_nan_3d_and_write_null(tmp_path):
     """A source without 3D labels: 3D metrics are NaN in the report and null in the JSON."""
-    from dirnet.evaluate import LoopTable, _write_json, evaluate_table
+    from dirnet.evaluation.replay import LoopTable, evaluate_table
+    from dirnet.evaluation.report import write_json
     from dirnet.flops import StageFlops
 
     rng = np.random.default_rng(0)
@@ -198,7 +200,7 @@ def test_2d_only_labels_report_nan_3d_and_write_null(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # all-NaN 3D rows must not spray RuntimeWarnings
         report = evaluate_table("twod", table, stage, ExitPolicy(max_loops=loops, tau_var=5.0))
-        _write_json(tmp_path / "m.json", report.to_dict())
+        write_json(tmp_path / "m.json", report.to_dict())
     gate = report.policies["gate"]
     assert gate.n2d == n and gate.n3d == 0 and np.isnan(gate.mpjpe) and 2 < gate.err2d_px_mean < 6
     written = json.loads((tmp_path / "m.json").read_text())

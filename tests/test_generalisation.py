@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from dirnet.benchmark import main as benchmark_main
+from dirnet.evaluation.benchmark import main as benchmark_main
 from dirnet.config import DataSource, TrainConfig
 from dirnet.data.augment import NO_AUGMENT
 from dirnet.data.compose import cut_out, paste_on_backgrounds, skeleton_alpha
 from dirnet.data.readers import read_samples
 from dirnet.data.synth import SynthRenderer
-from dirnet.eval_data import parse_spec
+from dirnet.evaluation.sources import parse_spec
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import create_model
-from dirnet.splits import is_held_out_pose, pose_class, select_poses
+from dirnet.data.splits import is_held_out_pose, pose_class, select_poses
 from dirnet.weights import load_checkpoint, save_checkpoint
 
 RES = 64
@@ -114,7 +114,7 @@ def test_cut_out_covers_part_of_the_hand(rendered):
 
 
 def test_spatial_head_survives_a_checkpoint_and_the_fast_path(tmp_path):
-    from dirnet.evaluate import fast_model
+    from dirnet.evaluation.replay import fast_model
     from dirnet.models import forward_loops
 
     torch.manual_seed(0)
@@ -168,8 +168,8 @@ def test_benchmark_groups_held_out_sources_poses_and_in_domain(tmp_path, capsys)
 def test_held_out_rows_drop_what_the_checkpoint_trained_on(tmp_path):
     """Training records every source it saw, through `init` too; the benchmark moves those out of
     the held-out rows."""
-    from dirnet.benchmark import BenchmarkConfig, assign_groups, benchmark_specs, checkpoint_trained_on
-    from dirnet.train import trained_on
+    from dirnet.evaluation.benchmark import BenchmarkConfig, assign_groups, benchmark_specs, checkpoint_trained_on
+    from dirnet.training.loop import trained_on
     from tests.conftest import tiny_model
 
     save_checkpoint(tiny_model(), tmp_path / "parent", {"training": {"trained_on": [

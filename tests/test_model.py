@@ -12,7 +12,7 @@ from dirnet.config import DIRNetConfig
 from dirnet.exits import ExitPolicy, run_with_exits
 from dirnet.flops import count_stage_flops
 from dirnet.hand import create_hand_model
-from dirnet.losses import LossTargets, total_loss
+from dirnet.training.losses import LossTargets, total_loss
 from dirnet.models.dirnet import DIRNet
 
 RES = 64

@@ -11,8 +11,9 @@ import torch
 from dirnet.data.backgrounds import BackgroundBank
 from dirnet.data.photometric import jpeg_like
 from dirnet.data.raster import interpolate, rasterize
-from dirnet.data.synth import SynthConfig, SynthRenderer, main
-from dirnet.data.synth_pose import axis_rotation, project
+from dirnet.data.synth import SynthConfig, SynthRenderer
+from dirnet.data.synth.__main__ import main
+from dirnet.data.synth.pose import axis_rotation, project
 from dirnet.hand import create_hand_model, gesture_angles
 from dirnet.hand.skeleton import FINGERS
 

@@ -1,4 +1,4 @@
-"""dirnet.train end to end on tiny runs: Algorithm 1's freezing, checkpoints, resume, torchrun/DDP."""
+"""dirnet.training end to end on tiny runs: Algorithm 1's freezing, checkpoints, resume, torchrun/DDP."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dirnet.train import main
+from dirnet.training.__main__ import main
 
 TINY = {
     "model": {"preset": "fpha", "input_res": 64, "max_loops": 2},
@@ -77,7 +77,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "dirnet.train", "--config", _config(tmp_path)],
+         "-m", "dirnet.training", "--config", _config(tmp_path)],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""dirnet.train_gate: REINFORCE learns to exit early on easy samples; the CLI writes a usable checkpoint."""
+"""dirnet.training.gate: REINFORCE learns to exit early on easy samples; the CLI writes a usable checkpoint."""
 import math
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 from dirnet.exits import ExitPolicy, exit_loops
 from dirnet.flops import StageFlops
 from dirnet.models.blocks import ExitGate
-from dirnet.train_gate import (GateCache, GateTrainConfig, gate_logits, main, outcome, rewards,
+from dirnet.training.gate import (GateCache, GateTrainConfig, gate_logits, main, outcome, rewards,
                                sample_episodes, train_gate)
 from dirnet.weights import load_checkpoint
 from tests.conftest import write_checkpoint, write_teacher_set

@@ -1,19 +1,17 @@
-"""`python -m dirnet.train --config CONFIG`: progressive (Algorithm 1) or end-to-end training.
+"""The training loop: progressive (Algorithm 1) or end-to-end training (`python -m dirnet.training`).
 
-Runs on the CPU, one CUDA GPU, or several with `torchrun --nproc_per_node N -m dirnet.train ...`
+Runs on the CPU, one CUDA GPU, or several with `torchrun --nproc_per_node N -m dirnet.training ...`
 (DistributedDataParallel). Writes to cfg.out_dir: `train.csv`, TensorBoard events under `tb/`,
 `last.*` (resumable state, safetensors), `stage{l}.*` after each stage and `final.*` checkpoints,
 and `loss_curves.png`. Rerunning the same command resumes from `last.*`.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +21,15 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .cli import EXIT_USAGE, configure_logging, fail
-from .config import TrainConfig
-from .hand import create_hand_model
-from .io import atomic_write
+from ..config import TrainConfig
+from ..hand import create_hand_model
+from ..io import atomic_write
+from ..models.dirnet import DIRNet
+from ..weights import load_checkpoint, read_metadata, save_checkpoint
+from .data import TrainData
 from .losses import LossTargets, LossWeights, total_loss
-from .models.dirnet import DIRNet
-from .train_data import TrainData
-from .weights import read_metadata, save_checkpoint
 
-__all__ = ["train", "load_config", "main", "stage_plan", "trained_on"]
+__all__ = ["train", "load_config", "stage_plan", "trained_on"]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +106,7 @@ def _configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool)
         for loop, bn in enumerate(norm.norms):
             bn.requires_grad_(loop < stage.num_loops)
     for p in model.gate.parameters():
-        p.requires_grad_(False)  # trained afterwards by REINFORCE (dirnet.train_gate)
+        p.requires_grad_(False)  # trained afterwards by REINFORCE (dirnet.training.gate)
     decay = cfg.prog_lr_decay ** l_prog if progressive else 1.0
     amg = [p for p in model.feedback.parameters() if p.requires_grad]
     amg_ids = {id(p) for p in amg}
@@ -239,11 +236,9 @@ def train(cfg: TrainConfig) -> Path:
     weights = LossWeights()
     start_step = 0
     if cfg.init and not (out / "last.safetensors").is_file():
-        from .weights import load_checkpoint
         model.load_state_dict(load_checkpoint(cfg.init, hand=hand, map_location=str(device))[0].state_dict())
         log.info("initialised from %s", cfg.init)
     if (out / "last.safetensors").is_file():
-        from .weights import load_checkpoint
         resumed, meta = load_checkpoint(out / "last", hand=hand, map_location=str(device))
         model.load_state_dict(resumed.state_dict())
         start_step = int(meta["training"]["step"])
@@ -334,36 +329,3 @@ def _float(out):
     """Losses in float32 even when the forward ran under bf16 autocast."""
     from dataclasses import fields as dc_fields
     return type(out)(**{f.name: getattr(out, f.name).float() for f in dc_fields(out)})
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dirnet.train", description="Train DIR-Net (progressive or end-to-end).")
-    p.add_argument("--config", help="YAML or JSON TrainConfig file")
-    p.add_argument("--out", dest="out_dir", help="output folder (the config's out_dir)")
-    p.add_argument("--protocol", choices=("progressive", "end_to_end"))
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    a = vars(p.parse_args(argv))
-    configure_logging()
-    try:
-        cfg = load_config(a.pop("config"), a)
-    except (OSError, ValueError, TypeError) as exc:
-        return fail(f"bad config: {exc}", EXIT_USAGE)
-    if cfg.init:
-        try:
-            read_metadata(cfg.init)
-        except (OSError, ValueError) as exc:
-            return fail(f"bad init weights: {exc}", EXIT_USAGE)
-    try:
-        path = train(cfg)
-    except (FileNotFoundError, ValueError) as exc:
-        return fail(str(exc))
-    if int(os.environ.get("RANK", "0")) == 0:
-        log.info("final checkpoint: %s", path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,9 @@
-"""`python -m dirnet.train_gate`: train only the exit gate G by REINFORCE (paper Sec. 4.2, Eqs. 10-11).
+"""`python -m dirnet.training.gate`: train only the exit gate G by REINFORCE (paper Sec. 4.2, Eqs. 10-11).
 
-    python -m dirnet.train_gate --weights W --data SPEC [--data SPEC ...] --out W_OUT
+    python -m dirnet.training.gate --weights W --data SPEC [--data SPEC ...] --out W_OUT
         [--lam F] [--epochs N] [--held-out SPEC ...] [--val-fraction F]
 
-SPEC as for `python -m dirnet.evaluate`. The rest of DIR-Net is frozen, so everything the gate
+SPEC as for `python -m dirnet.evaluation`. The rest of DIR-Net is frozen, so everything the gate
 needs is computed once: per sample and loop, the gate's input f = Psi_var1(h) and the errors of
 that loop's joints (a GateCache). Training then only runs the small gate MLP on the cache.
 
@@ -28,7 +28,7 @@ the same held-out split so the variance exit runs about as many loops as the gat
 
 Without --held-out, a random share (--val-fraction) of the --data samples is held out. Neighbouring
 video frames are near-duplicates, so prefer the training split's own folders, e.g.
-`--data teacher:DIR:train --held-out teacher:DIR:val` (the split dirnet.train uses).
+`--data teacher:DIR:train --held-out teacher:DIR:val` (the split training uses).
 """
 from __future__ import annotations
 
@@ -42,15 +42,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .cli import EXIT_USAGE, configure_logging, fail, warn
-from .eval_data import open_source, parse_spec
-from .evaluate import TAU_VAR_QUANTILES, LoopTable, collect, fast_model, sample_means
-from .exits import ExitPolicy, exit_loops
-from .flops import StageFlops, count_stage_flops
-from .models.blocks import ExitGate
-from .models.dirnet import REFERENCE_RES
-from .models.staged import StagedModel
-from .weights import load_checkpoint, save_checkpoint
+from ..cli import EXIT_USAGE, configure_logging, fail, warn
+from ..evaluation.replay import TAU_VAR_QUANTILES, LoopTable, collect, fast_model, sample_means
+from ..evaluation.sources import open_source, parse_spec
+from ..exits import ExitPolicy, exit_loops
+from ..flops import StageFlops, count_stage_flops
+from ..models.blocks import ExitGate
+from ..models.dirnet import REFERENCE_RES
+from ..models.staged import StagedModel
+from ..weights import load_checkpoint, save_checkpoint
 
 __all__ = ["GateCache", "GateTrainConfig", "LAMBDA_SWEEP", "rewards", "sample_episodes",
            "train_gate", "gate_logits", "outcome", "choose_tau_var", "main"]
@@ -258,10 +258,10 @@ def _print_sweep(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dirnet.train_gate",
+    p = argparse.ArgumentParser(prog="python -m dirnet.training.gate",
                                 description="Train DIR-Net's exit gate by REINFORCE, the rest frozen.")
     p.add_argument("--weights", type=Path, required=True, help="trained checkpoint")
-    p.add_argument("--data", action="append", required=True, metavar="SPEC", help="as for dirnet.evaluate")
+    p.add_argument("--data", action="append", required=True, metavar="SPEC", help="as for dirnet.evaluation")
     p.add_argument("--out", type=Path, required=True, help="output checkpoint stem")
     p.add_argument("--lam", type=float, default=None, help=f"lambda of Eq. 11 (default: sweep {LAMBDA_SWEEP})")
     p.add_argument("--epochs", type=int, default=GateTrainConfig.epochs)
