@@ -186,7 +186,7 @@ class Pipeline:
                 tic = time.perf_counter()
                 result.mediapipe = [d.landmarks for d in self._compare(frame)]
                 result.timings["mediapipe"] = _ms(tic)
-        except Exception as exc:  # a live stream must survive one bad frame; say what happened
+        except Exception as exc:  # noqa: BLE001 - a live stream must survive one bad frame; say what happened
             result.message = f"frame {index}: {type(exc).__name__}: {exc}"
         self.tracker.step()
         result.timings["total"] = _ms(start)

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from dirnet import write_text_atomic
-from .mp4 import FragmentedMP4, VideoWriteError
+from .mp4 import FragmentedMP4
 from .pipeline import FrameResult
 
 __all__ = ["SessionRecorder", "RecordingError", "Placement", "fit", "frame_record",

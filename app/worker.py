@@ -247,7 +247,7 @@ class InferenceWorker(QThread):
             estimator = self._load_estimator()
         try:
             hand_detector = detector.result()
-        except Exception as exc:  # the pipeline retries on the first frame and reports it there
+        except Exception as exc:  # noqa: BLE001 - the pipeline retries on the first frame and reports it there
             self.errored.emit(f"MediaPipe did not start: {type(exc).__name__}: {exc}")
             hand_detector = None
         self._pipeline = Pipeline(estimator, self._settings, GestureMatcher(), detector=hand_detector)
@@ -273,7 +273,7 @@ class InferenceWorker(QThread):
                 if job is not None:
                     try:
                         self._process(*job)
-                    except Exception as exc:  # keep the stream alive; say what went wrong
+                    except Exception as exc:  # noqa: BLE001 - keep the stream alive; say what went wrong
                         self.errored.emit(f"frame {job[2]}: {type(exc).__name__}: {exc}")
         finally:
             self._stop_recording()

@@ -27,9 +27,10 @@ def fail(message: str, status: int = EXIT_FAILED) -> int:
     return status
 
 
-def warn(message: str) -> None:
-    """Print "warning: message" to stderr."""
-    print(f"warning: {message}", file=sys.stderr)
+def warn(*messages: str) -> None:
+    """Print "warning: message" to stderr, one line per message."""
+    for message in messages:
+        print(f"warning: {message}", file=sys.stderr)
 
 
 class _Formatter(logging.Formatter):

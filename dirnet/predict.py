@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         predictions, errors = predict(cfg)
     except (FileNotFoundError, ValueError) as exc:
         return fail(str(exc), EXIT_USAGE)
-    for line in errors:
-        warn(line)
+    warn(*errors)
     if not predictions:
         return fail(f"none of the images in {cfg.input_dir} could be read")
     try:

@@ -49,6 +49,8 @@ def test_estimate_returns_poses_in_crop_pixels(estimator):
     poses = estimator.estimate(crops, ["right", "left"], exit_mode="none", max_loops=2)
     assert len(poses) == 2
     for pose, crop in zip(poses, crops):
+        h, w = crop.shape[:2]
+        assert pose.box == Box((w - 1) / 2, (h - 1) / 2, max(h, w))  # the whole crop, squared
         assert pose.joints2d.shape == (21, 2) and pose.joints2d.dtype == np.float32
         assert pose.joints3d.shape == (21, 3) and pose.vertices.shape[1] == 3
         assert pose.loops == 2 and len(pose.trace) == 2

@@ -27,8 +27,10 @@ def test_pose_classes_come_from_the_class_named_folders():
     assert pose_class("/x/sign_digits/7__IMG_1118.jpg") == ("sign_digits", "7")
     assert pose_class("/x/asl_letters/train__B14_jpg.rf.ab.jpg") == ("asl_letters", "B")
     assert pose_class("/x/gesture_lab/palm__0a.jpg") is None
-    assert is_held_out_pose("/x/sign_digits/7__IMG_1.jpg") and not is_held_out_pose("/x/sign_digits/2__IMG_1.jpg")
-    assert is_held_out_pose("/x/asl_letters/test__D1_jpg.jpg") and not is_held_out_pose("/x/asl_letters/test__C1_jpg.jpg")
+    assert is_held_out_pose("/x/sign_digits/7__IMG_1.jpg")
+    assert not is_held_out_pose("/x/sign_digits/2__IMG_1.jpg")
+    assert is_held_out_pose("/x/asl_letters/test__D1_jpg.jpg")
+    assert not is_held_out_pose("/x/asl_letters/test__C1_jpg.jpg")
 
 
 def write_teacher_folder(root: Path, sources: list[str], size: int = 96) -> Path:

@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         result, problems = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:
         return fail(str(exc), EXIT_USAGE)
-    for line in problems:
-        warn(line)
+    warn(*problems)
     done = len(result["sources"])
     if not done:
         return fail(f"none of the {len(cfg.data)} sources could be evaluated")

@@ -231,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         results, per_source, problems = run_benchmark(cfg)
     except (FileNotFoundError, ValueError) as exc:
         return fail(str(exc), EXIT_USAGE)
-    for line in problems:
-        warn(line)
+    warn(*problems)
     if not results:
         return fail("no benchmark source could be read (see the warnings above)")
     table = markdown_table(results)

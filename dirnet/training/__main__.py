@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dirnet.training",
                                 description="Train DIR-Net (progressive or end-to-end).")
     p.add_argument("--config", help="YAML or JSON TrainConfig file")
-    p.add_argument("--out", dest="out_dir", help="output folder (the config's out_dir)")
+    p.add_argument("--out", dest="out_dir", metavar="DIR", help="output folder (the config's out_dir)")
     p.add_argument("--protocol", choices=("progressive", "end_to_end"))
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--lr", type=float)

@@ -55,7 +55,8 @@ from ..weights import load_checkpoint, save_checkpoint
 __all__ = ["GateCache", "GateTrainConfig", "LAMBDA_SWEEP", "rewards", "sample_episodes",
            "train_gate", "gate_logits", "outcome", "choose_tau_var", "main"]
 
-LAMBDA_SWEEP = (0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2, 0.3, 1.0)  # GFLOPs per unit of (px + mm) error; dense at the knee
+# GFLOPs per unit of (px + mm) error; dense at the knee.
+LAMBDA_SWEEP = (0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2, 0.3, 1.0)
 TARGET_SAVING = 0.30  # fraction of GFLOPs saved against max loops
 TARGET_LOSS = 0.02  # largest relative increase of mean 2D error, MPJPE and PA-MPJPE
 
@@ -285,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     problems: list[str] = []
     cache = _cache(runner, a.data, stage, a.batch_size, a.limit, problems)
     held = _cache(runner, a.held_out, stage, a.batch_size, a.limit, problems) if a.held_out else None
-    for line in problems:
-        warn(line)
+    warn(*problems)
     if cache is None or (a.held_out and held is None):
         return fail("no usable data")
     if held is None:

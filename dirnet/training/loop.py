@@ -150,7 +150,8 @@ def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int,
     tensors = {}
     for i, state in opt.state_dict()["state"].items():
         for key, value in state.items():
-            tensors[f"{i}.{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu().contiguous()
+            value = value.detach().cpu()
+            tensors[f"{i}.{key}"] = value.reshape(-1) if key == "step" else value.contiguous()
     atomic_write(out / "last_optim.safetensors", lambda tmp: save_file(tensors, str(tmp)))
 
 
@@ -255,7 +256,8 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0 and not csv_path.exists():
         with csv_path.open("w", newline="") as f:
             csv.writer(f).writerow(fields)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
     total_steps = sum(s.steps for s in stage_plan(cfg))
     bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", disable=rank != 0 or None)
     history: dict = {}
@@ -269,7 +271,8 @@ def train(cfg: TrainConfig) -> Path:
             _load_optimizer(out, opt)
         net = model
         if world > 1:
-            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
         _set_train_mode(model, cfg, stage)
         tick, seen = time.time(), 0
         for step in range(max(start_step, stage.start), end):
@@ -280,7 +283,8 @@ def train(cfg: TrainConfig) -> Path:
             images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             with autocast:
                 outputs = net(images, stage.num_loops)
-            loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), cfg.model.input_res, weights)
+            loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device),
+                                        cfg.model.input_res, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
