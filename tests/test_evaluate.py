@@ -22,7 +22,8 @@ from tests.conftest import shared_path, tiny_model, write_checkpoint, write_synt
 def test_replay_matches_run_with_exits():
     model = tiny_model()
     images = torch.rand(8, 3, RES, RES, generator=torch.Generator().manual_seed(1))
-    outputs = forward_loops(model, images)
+    with torch.no_grad():
+        outputs = forward_loops(model, images)
     mean_var = torch.stack([mean_variance(o) for o in outputs]).numpy()
     logits = torch.stack([o.gate_logits for o in outputs]).numpy()
     tau_var = float(np.median(mean_var[0]))  # half the samples exit after the first loop
@@ -82,7 +83,8 @@ def test_collect_maps_to_source_pixels(tmp_path):
     assert errors.pa.shape == (3, 5, 21) and np.isfinite(errors.pa).all()
     # Each loop's 2D goes through its sample's crop inverse; left hands' 3D x is mirrored back out.
     batch = next(source.batches(5))
-    outputs = forward_loops(model, torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 255)
+    with torch.no_grad():
+        outputs = forward_loops(model, torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 255)
     for i in range(5):
         np.testing.assert_allclose(table.joints2d[2, i],
                                    transform_points(outputs[2].joints2d[i].numpy(), batch.to_source[i]),
