@@ -1,4 +1,5 @@
-"""Estimator: the one bridge from crops (numpy) to HandPose results; no torch leaks out."""
+"""Estimator: the one bridge from images (numpy: hand crops, or a frame and its hand boxes) to
+HandPose results; no torch leaks out."""
 from __future__ import annotations
 
 import logging
@@ -58,11 +59,12 @@ class EstimatorDefaults:
 
 
 class Estimator:
-    """DIR-Net on hand crops.
+    """DIR-Net on hand crops, or on the hand boxes of a frame.
 
     Usage:
         with Estimator.from_pretrained() as est:
-            poses = est.estimate([crop_rgb], ["right"])
+            poses = est.estimate([crop_rgb], ["right"])                    # crop px
+            poses = est.estimate(frame_rgb, ["right"], boxes=[hand_box])   # frame px
 
     Args:
         model: the DIRNet to run.
