@@ -52,7 +52,7 @@ class EstimatorInfo:
     """What the controls need to know about the loaded model."""
 
     input_res: int
-    exit: str
+    exit_mode: str
     tau_var: float
     tau_gate: float
     max_loops: int
@@ -237,9 +237,8 @@ class InferenceWorker(QThread):
             self.errored.emit(message)
         if estimator is not None:
             d = estimator.policy()
-            trained = bool(getattr(estimator, "is_trained", True))
-            self.estimator_ready.emit(
-                EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate, d.max_loops, trained))
+            self.estimator_ready.emit(EstimatorInfo(estimator.input_res, d.exit_mode, d.tau_var, d.tau_gate,
+                                                    d.max_loops, estimator.is_trained))
         return estimator
 
     def run(self) -> None:
@@ -248,7 +247,7 @@ class InferenceWorker(QThread):
             estimator = self._load_estimator()
         try:
             hand_detector = detector.result()
-        except Exception as exc:  # the pipeline retries on the first frame and reports it there
+        except Exception as exc:  # noqa: BLE001 - the pipeline retries on the first frame and reports it there
             self.errored.emit(f"MediaPipe did not start: {type(exc).__name__}: {exc}")
             hand_detector = None
         self._pipeline = Pipeline(estimator, self._settings, GestureMatcher(), detector=hand_detector)
@@ -274,7 +273,7 @@ class InferenceWorker(QThread):
                 if job is not None:
                     try:
                         self._process(*job)
-                    except Exception as exc:  # keep the stream alive; say what went wrong
+                    except Exception as exc:  # noqa: BLE001 - keep the stream alive; say what went wrong
                         self.errored.emit(f"frame {job[2]}: {type(exc).__name__}: {exc}")
         finally:
             self._stop_recording()

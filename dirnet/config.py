@@ -87,8 +87,8 @@ class DataSource:
     """One training source: kind is "teacher" (index.jsonl crops), "synth_dir" (rendered folder),
     "synth" (rendered on the fly), or a public dataset reader ("freihand", "stb", "rhd", "fpha",
     "panoptic"); weight is its share of each batch. poses: "seen" or "unseen" keeps only the
-    photos whose handshape is kept for training or held out (dirnet.splits), "" keeps all. view:
-    "palm" or "back" keeps only the hands that show the camera that side (dirnet.splits.hand_view),
+    photos whose handshape is kept for training or held out (dirnet.data.splits), "" keeps all. view:
+    "palm" or "back" keeps only the hands that show the camera that side (dirnet.data.splits.hand_view),
     e.g. a second entry of a folder with view "back" over-weights back views, which real photos
     rarely show."""
 

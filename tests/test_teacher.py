@@ -11,8 +11,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.conftest import shared_path
+
+pytestmark = pytest.mark.slow  # each test runs MediaPipe in a fresh interpreter
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [("sign_digits", "4__IMG_5810.jpg"),  # 100 px: needs the padding
@@ -82,7 +85,7 @@ def test_teacher_reports_truncated_video_and_empty_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert f"no images in folder {empty}" in result.stderr
-    truncated = [l for l in result.stderr.splitlines() if l.startswith("teacher: video truncated")]
+    truncated = [l for l in result.stderr.splitlines() if l.startswith("warning: video truncated")]
     assert len(truncated) == 1 and "of 30 frames" in truncated[0]
     frames = [json.loads(line)["frame"] for line in (out / "index.jsonl").read_text().splitlines()]
     assert frames and all(f % 2 == 0 and f < 30 for f in frames)

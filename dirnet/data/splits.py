@@ -1,4 +1,8 @@
-"""Held-out handshapes: which photos of the class-named folders no model may train on.
+"""Data splits: the train/val share of every folder source, and the held-out handshapes of the
+class-named folders no model may train on.
+
+`split_samples` holds out a fixed share of a folder's files by a hash of their names (training's
+validation set, evaluation's `:val`).
 
 Two folders of `../shared/data/hand_photos` name each photo's handshape: `sign_digits`
 (`<digit>__IMG_....jpg`) and `asl_letters` (`<split>__<letter><n>_jpg...`). Half of each folder's
@@ -7,13 +11,15 @@ classes are held out, so the generalisation benchmark can score poses a model ne
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["POSE_SPLITS", "HELD_OUT_CLASSES", "VIEWS", "pose_class", "is_held_out_pose", "select_poses",
-           "hand_view", "select_views"]
+__all__ = ["split_samples", "POSE_SPLITS", "HELD_OUT_CLASSES", "VIEWS", "pose_class", "is_held_out_pose",
+           "select_poses", "hand_view", "select_views"]
 
 POSE_SPLITS = ("seen", "unseen")
 VIEWS = ("palm", "back")
@@ -56,6 +62,18 @@ def select_poses(samples: list, poses: str) -> list:
     keep_unseen = poses == "unseen"
     return [s for s in samples
             if is_held_out_pose(s.source if s.source is not None else s.image_path) == keep_unseen]
+
+
+def split_samples(samples, val_fraction: float):
+    """(train, val) by a hash of each image's path relative to the working directory, so the split
+    never changes between runs (started from the repo root) however the dataset path is spelled."""
+    def is_val(sample) -> bool:
+        key = os.path.relpath(os.path.abspath(sample.image_path))
+        digest = hashlib.sha1(key.encode()).digest()
+        return int.from_bytes(digest[:4], "little") / 2**32 < val_fraction
+    train = [s for s in samples if not is_val(s)]
+    val = [s for s in samples if is_val(s)]
+    return train, val
 
 
 def hand_view(joints2d: np.ndarray, handedness: str) -> str:

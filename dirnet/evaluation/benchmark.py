@@ -1,13 +1,13 @@
-"""`python -m dirnet.benchmark`: how well a checkpoint holds up on hands it has never seen.
+"""`python -m dirnet.evaluation.benchmark`: how well a checkpoint holds up on hands it has never seen.
 
-    python -m dirnet.benchmark --weights W [--data-root data] [--out DIR] [--limit N]
+    python -m dirnet.evaluation.benchmark --weights W [--data-root data] [--out DIR] [--limit N]
 
-Scores one checkpoint on four groups of `dirnet.evaluate` sources, most important first:
+Scores one checkpoint on four groups of `python -m dirnet.evaluation` sources, most important first:
 
     held-out sources  people, rooms and cameras no training config names: the teacher crops of
                       `counting_wall` and `webcam_rooms`, and the ASL clip against its MediaPipe
                       landmarks (2D and 3D)
-    held-out poses    the held-out handshapes of `sign_digits` and `asl_letters` (dirnet.splits):
+    held-out poses    the held-out handshapes of `sign_digits` and `asl_letters` (dirnet.data.splits):
                       sources the model saw, poses it did not
     synthetic         rendered test hands with exact labels
     in-domain         the 5% validation share of the training folders (secondary: files of the
@@ -27,19 +27,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .estimator import DEFAULT_WEIGHTS
-from .evaluate import _json_safe, _load, collect, evaluate_table, sample_means
-from .eval_data import open_source, parse_spec
-from .exits import ExitPolicy
-from .io import write_text_atomic
-from .weights import read_metadata
+from ..cli import EXIT_USAGE, configure_logging, fail, warn
+from ..estimator import DEFAULT_WEIGHTS
+from ..exits import ExitPolicy
+from ..io import atomic_write, write_text_atomic
+from ..weights import read_metadata
+from .replay import collect, evaluate_table, sample_means
+from .report import json_safe, open_checkpoint
+from .sources import open_source, parse_spec
 
 __all__ = ["BenchmarkConfig", "GroupResult", "benchmark_specs", "assign_groups", "checkpoint_trained_on",
            "seen_in_training", "run_benchmark", "main"]
@@ -53,7 +54,7 @@ HELD_OUT = GROUPS[:2]
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """Arguments of one `python -m dirnet.benchmark` run."""
+    """Arguments of one `python -m dirnet.evaluation.benchmark` run."""
 
     weights: Path
     data_root: Path = Path("data")
@@ -80,13 +81,13 @@ class GroupResult:
     gate_loops: float
     gate_gflops_saving: float
     err2d_palm: float  # 2D mean, all loops, over the hands that show the camera their palm ...
-    err2d_back: float  # ... and their back (dirnet.splits.hand_view)
+    err2d_back: float  # ... and their back (dirnet.data.splits.hand_view)
     back_share: float
     swapped_share: float  # hands read from the wrong side (LoopTable.side_swapped)
 
 
 def benchmark_specs(cfg: BenchmarkConfig) -> dict[str, list[str]]:
-    """The `dirnet.evaluate` data specs of every group."""
+    """The evaluation data specs (evaluation.sources) of every group."""
     teacher = cfg.data_root / "teacher"
     clip = cfg.asl_clip
     video = (f"video:{clip}:{clip.with_name('asl_hand.full.json')}:"
@@ -111,7 +112,7 @@ def seen_in_training(spec, trained_on: list[dict]) -> bool:
 
 
 def checkpoint_trained_on(meta: dict) -> list[dict]:
-    """The sources a checkpoint's metadata says it trained on (dirnet.train.trained_on)."""
+    """The sources a checkpoint's metadata says it trained on (dirnet.training.loop.trained_on)."""
     training = meta.get("training", {})
     return training.get("trained_on") or training.get("config", {}).get("sources", [])
 
@@ -149,9 +150,10 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
     Raises:
         FileNotFoundError, ValueError: an unreadable checkpoint.
     """
-    runner, model, defaults, stage = _load(cfg.weights, fast=True)
+    ckpt = open_checkpoint(cfg.weights)
+    model, defaults = ckpt.model, ckpt.defaults
     groups = assign_groups(benchmark_specs(cfg), checkpoint_trained_on(read_metadata(cfg.weights)))
-    policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops, tau_var=defaults.tau_var,
+    policy = ExitPolicy(exit_mode="none", max_loops=model.cfg.max_loops, tau_var=defaults.tau_var,
                         tau_gate=defaults.tau_gate)
     full_key = f"loops_{model.cfg.max_loops}"
     results, per_source, problems = [], {}, []
@@ -162,12 +164,12 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
             try:
                 spec = parse_spec(text)
                 source = open_source(spec, model.cfg.input_res, cfg.limit)
-                table = collect(runner, source, cfg.batch_size, desc=f"{group}: {spec.name}")
+                table = collect(ckpt.runner, source, cfg.batch_size, desc=f"{group}: {spec.name}")
             except (FileNotFoundError, ValueError, OSError) as exc:
                 problems.append(f"{group}: {text}: {exc}")
                 continue
             problems += [f"{spec.name}: {line}" for line in source.problems]
-            report = evaluate_table(spec.name, table, stage, policy, ("gate",))
+            report = evaluate_table(spec.name, table, ckpt.stage, policy, ("gate",))
             full, gate = report.chosen[full_key], report.chosen["gate"]
             names.append(spec.name)
             err2d.append(sample_means(full.crop256))
@@ -216,8 +218,6 @@ def plot_groups(results: list[GroupResult], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_write
-
     fig, (ax2d, ax3d) = plt.subplots(1, 2, figsize=(11, 3.8))
     x = np.arange(len(results))
     ax2d.bar(x - 0.2, [r.err2d_mean for r in results], 0.4, label="mean")
@@ -236,7 +236,7 @@ def plot_groups(results: list[GroupResult], path: Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dirnet.benchmark",
+    p = argparse.ArgumentParser(prog="python -m dirnet.evaluation.benchmark",
                                 description="Generalisation benchmark: held-out sources, held-out poses, "
                                             "synthetic, in-domain.")
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="default: the shipped model")
@@ -245,24 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asl-clip", type=Path, default=Path(ASL_CLIP))
     p.add_argument("--out", type=Path, default=Path("eval/benchmark"))
     p.add_argument("--limit", type=int, default=None, help="at most this many hands per source")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    cfg = BenchmarkConfig(a.weights, a.data_root, a.asl_clip, a.out, a.limit)
+    p.add_argument("--batch-size", type=int, default=BenchmarkConfig.batch_size)
+    cfg = BenchmarkConfig(**vars(p.parse_args(argv)))
+    configure_logging()
     try:
         results, per_source, problems = run_benchmark(cfg)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for line in problems:
-        print(f"warning: {line}", file=sys.stderr)
+        return fail(str(exc), EXIT_USAGE)
+    warn(*problems)
     if not results:
-        print("error: no benchmark source could be read (see the warnings above)", file=sys.stderr)
-        return 1
+        return fail("no benchmark source could be read (see the warnings above)")
     table = markdown_table(results)
     print(f"\n{cfg.weights}\n{table}")
     cfg.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(cfg.out / "benchmark.md", f"`{cfg.weights}`\n\n{table}")
-    write_text_atomic(cfg.out / "benchmark.json", json.dumps(_json_safe(
+    write_text_atomic(cfg.out / "benchmark.json", json.dumps(json_safe(
         {"weights": str(cfg.weights), "groups": [asdict(r) for r in results], "sources": per_source}),
         indent=1, allow_nan=False) + "\n")
     plot_groups(results, cfg.out / "benchmark.png", str(cfg.weights))
