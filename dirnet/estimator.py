@@ -232,11 +232,11 @@ class Estimator:
             return []
         poses = self._run(sources, handedness, policy, boxes or [_whole_box(c) for c in sources])
         if reframe:
-            boxes = {i: reframe_box(p.joints2d, *sources[i].shape[:2]) for i, p in enumerate(poses)}
-            redo = [i for i, box in boxes.items() if box is not None]
+            tighter = {i: reframe_box(p.joints2d, *sources[i].shape[:2]) for i, p in enumerate(poses)}
+            redo = [i for i, box in tighter.items() if box is not None]
             if redo:
                 again = self._run([sources[i] for i in redo], [handedness[i] for i in redo], policy,
-                                  [boxes[i] for i in redo])
+                                  [tighter[i] for i in redo])
                 for i, pose in zip(redo, again):
                     poses[i] = replace(pose, gflops=poses[i].gflops + pose.gflops, reframed=True)
         return poses

@@ -30,8 +30,9 @@ def test_heatmaps_peak_at_the_joints_and_sharpen_as_variance_drops():
     frame[50:306, 100:356] = 200  # the box's region is bright, the rest dark
     images = heatmap_images(frame, pose.box, maps)
     assert len(images) == 3 and images[0].shape == (64, 64, 3) and images[0].dtype == np.uint8
-    cold = maps[2] < 1e-3
-    assert np.abs(images[2][cold].astype(int) - int(200 * 0.45)).max() <= 1  # backdrop: the box, dimmed
+    inner = (slice(2, -2), slice(2, -2))  # the outermost pixels blend with the frame beyond the box
+    cold = maps[2][inner] < 1e-6  # no heat drawn there
+    assert np.abs(images[2][inner][cold].astype(int) - int(200 * 0.45)).max() <= 1  # the box's region, dimmed
 
 
 def test_annotation_draws_the_hand_and_mirrors_on_request():
