@@ -162,7 +162,8 @@ def test_broken_gesture_files_do_not_stop_the_window(qtbot, tmp_path, capsys):
 def test_sigterm_closes_the_window_finalises_the_recording_and_exits_143(tmp_path):
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, str(root / "main.py"), "--source", "demo", "--resolution",
-                             "320x240", "--record", str(tmp_path), "--gestures", str(tmp_path / "g.json")],
+                             "320x240", "--record", str(tmp_path), "--gestures", str(tmp_path / "g.json"),
+                             "--fresh"],
                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180

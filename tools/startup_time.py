@@ -34,7 +34,7 @@ def imports_s(env: dict) -> float:
 
 def app_steps(env: dict) -> dict[str, float]:
     """The app's start-up milestones, seconds since main.py started."""
-    out = subprocess.run([sys.executable, "main.py", "--source", "demo", "--max-frames", "1"],
+    out = subprocess.run([sys.executable, "main.py", "--source", "demo", "--max-frames", "1", "--fresh"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     line = next((l for l in out.stdout.splitlines() if l.startswith("startup: ")), None)
     if line is None:
