@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.startup = startup or StartupLog()
         self.frames_shown = 0
         self.results = 0
+        self._result_times = (0.0, 0.0)  # monotonic times of the first and the latest processed frame
         self.shown: Processed | None = None  # the result every panel shows now
         self._stats_drawn = 0.0
         self._last_error = ""
@@ -84,7 +85,8 @@ class MainWindow(QMainWindow):
         store, store_problem = open_store(config.gestures)
 
         self.controls = ControlPanel(config)
-        self.controls.set_record_root(self._remembered_path("record_folder") or self.controls.record_root)
+        if config.record is None:  # --record DIR names this run's folder
+            self.controls.set_record_root(self._remembered_path("record_folder") or self.controls.record_root)
         self.controls.mesh_combo.setCurrentText(self.remembered.get("mesh_color", str) or "skin")
         self.gestures = GesturePanel(store, config.gesture_threshold)
         self.video = VideoPanel()
@@ -422,6 +424,8 @@ class MainWindow(QMainWindow):
     def _on_result(self, processed: Processed) -> None:
         """Every processed frame: cheap bookkeeping only (drawing happens in _show)."""
         self.results += 1
+        now = time.monotonic()
+        self._result_times = (now if self.results == 1 else self._result_times[0], now)
         self.stats.add(processed)
         self.gestures.log_events(processed.result.hands)
         self.process_label.setText(f"processing {processed.fps:.0f} fps · {processed.latency_ms:.0f} ms")
@@ -501,7 +505,12 @@ class MainWindow(QMainWindow):
         self._help.raise_()
 
     def _finish(self) -> None:
-        """--max-frames reached: show the last result, save the --screenshot if asked, then close."""
+        """--max-frames reached: say the processing rate, show the last result, save the --screenshot
+        if asked, then close."""
+        first, last = self._result_times
+        if last > first:
+            print(f"processed {self.results} frames, {(self.results - 1) / (last - first):.1f} fps after "
+                  "the first", flush=True)
         self._proxy.flush()
         if self.config.screenshot is not None:
             self.stats.redraw()

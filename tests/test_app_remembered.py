@@ -93,7 +93,9 @@ def test_choices_and_layout_survive_a_restart_the_command_line_wins_and_reset_re
     second.close()
 
     # flags beat the file for this run, and a flag left alone does not replace what is remembered
-    third = _open(qtbot, tmp_path, "--exit", "gate", "--source", "demo", "--min-cutoff", "2")
+    third = _open(qtbot, tmp_path, "--exit", "gate", "--source", "demo", "--min-cutoff", "2",
+                  "--record", str(tmp_path / "elsewhere"))
+    assert third.controls.record_root == tmp_path / "elsewhere"
     assert third.controls.exit_combo.currentData() == "gate" and third.settings.exit_mode == "gate"
     assert third.settings.min_cutoff == 2.0 and third.config.source == "demo"
     assert third.settings.beta == pytest.approx(0.2, rel=1e-3) and third.controls.mirror_check.isChecked()
