@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
         self.controls.mesh_combo.setCurrentText(self.remembered.get("mesh_color", str) or "skin")
         self.gestures = GesturePanel(store, config.gesture_threshold)
         self.video = VideoPanel()
-        self.stats = StatsPanel()
+        self.stats = StatsPanel(deferred=True)  # its plots come after the first frame (their cost)
         self.heatmaps = HeatmapPanel()
         self.colorbar = ColorBar()
         self.colorbar.setVisible(self.controls.mesh_combo.currentText() == "uncertainty")
@@ -362,6 +362,7 @@ class MainWindow(QMainWindow):
         summary = self.startup.summary()
         print(f"startup: {summary}", flush=True)
         self.statusBar().showMessage(f"ready · {summary}", 15_000)
+        QTimer.singleShot(0, self.stats.build)
         QTimer.singleShot(0, self._add_mesh_view)
 
     def _update_loading(self) -> None:
@@ -513,6 +514,7 @@ class MainWindow(QMainWindow):
                   "the first", flush=True)
         self._proxy.flush()
         if self.config.screenshot is not None:
+            self.stats.build()  # (if the first frame's timer has not yet)
             self.stats.redraw()
             QGuiApplication.processEvents()
             path = Path(self.config.screenshot)

@@ -62,6 +62,8 @@ def test_window_shows_progress_then_one_consistent_frame_and_reports_missing_wei
     assert "/no/such/weights.safetensors" in capsys.readouterr().err
     marks = window.startup.marks
     assert set(marks) == {"window", "dirnet", "mediapipe", "source", "frame"} and marks["window"] < marks["frame"]
+    assert window.startup.frame_cpu > 0 and "CPU" in window.startup.summary()
+    qtbot.waitUntil(lambda: window.stats.columns() > 0, timeout=10_000)  # the plots, after the first frame
     assert window.source_label.text().startswith("demo")
 
     # every panel shows the same result: its frame with its whole overlay, and its loops
