@@ -12,7 +12,7 @@ import numpy as np
 
 from dirnet import FINGERS, HAND_CONNECTIONS, Box, HandPose, crop_matrix, transform_points, warp
 
-from .pipeline import FrameResult
+from .pipeline import MEDIAPIPE_EVERY, FrameResult
 
 __all__ = ["DrawingSpec", "annotate", "loop_heatmaps", "heatmap_images"]
 
@@ -28,7 +28,11 @@ class DrawingSpec:
     palm_color: RGB = (236, 239, 241)
     ellipse_color: RGB = (255, 255, 255)
     ellipse_sigma: float = 2.0  # ellipse half-axes in standard deviations
-    mediapipe_color: RGB = (0, 229, 255)
+    # MediaPipe's landmarks: magenta dashes and hollow squares, outlined in black, so they are told
+    # from our solid bones and filled dots at a glance (cyan was mistaken for our ring finger)
+    mediapipe_color: RGB = (255, 0, 255)
+    outline_color: RGB = (0, 0, 0)
+    dash: float = 9.0
     box_color: RGB = (120, 144, 156)
     text_color: RGB = (255, 255, 255)
     label_color: RGB = (38, 50, 56)
@@ -67,10 +71,53 @@ def _draw_hand_geometry(image: np.ndarray, result: FrameResult, spec: DrawingSpe
         for (x, y), color in zip(pts, colors):
             cv2.circle(image, _pt(x, y), radius, color, -1, cv2.LINE_AA)
     for landmarks in result.mediapipe:
-        for a, b_ in _EDGES:
-            cv2.line(image, _pt(*landmarks[a]), _pt(*landmarks[b_]), spec.mediapipe_color, 1, cv2.LINE_AA)
-        for x, y in landmarks:
-            cv2.circle(image, _pt(x, y), max(2, radius // 2), spec.mediapipe_color, 1, cv2.LINE_AA)
+        _draw_mediapipe(image, landmarks, spec, unit)
+
+
+def _draw_mediapipe(image: np.ndarray, landmarks: np.ndarray, spec: DrawingSpec, unit: float,
+                    edges=_EDGES) -> None:
+    """Dashed bones and hollow rings (a black centre hides the bones beneath), outlined in black."""
+    thick = max(1, round(spec.thickness * unit * 0.6))
+    radius = max(3, round(spec.joint_radius * unit * 0.9))
+    for color, width in ((spec.outline_color, thick + 2), (spec.mediapipe_color, thick)):
+        for a, b in edges:
+            _dashed_line(image, landmarks[a], landmarks[b], color, width, spec.dash * unit)
+    for x, y in landmarks:
+        cv2.circle(image, _pt(x, y), radius + 1, spec.outline_color, -1, cv2.LINE_AA)
+        cv2.circle(image, _pt(x, y), radius - thick // 2, spec.mediapipe_color, thick, cv2.LINE_AA)
+
+
+def _dashed_line(image: np.ndarray, p: np.ndarray, q: np.ndarray, color: RGB, thick: int, dash: float) -> None:
+    """Dashes `dash` px long with gaps as long, from p to q."""
+    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    length = float(np.hypot(*(q - p)))
+    for start in np.arange(0.0, length, 2 * dash):
+        end = min(start + dash, length)
+        cv2.line(image, _pt(*(p + (q - p) * start / length)), _pt(*(p + (q - p) * end / length)), color,
+                 thick, cv2.LINE_AA)
+
+
+def _draw_legend(image: np.ndarray, spec: DrawingSpec, unit: float) -> None:
+    """Bottom left: which marks are ours and which MediaPipe's (shown while both are drawn)."""
+    scale, thick = 0.55 * unit, max(1, round(unit))
+    entries = ("DIR-Net", f"MediaPipe (1 frame in {MEDIAPIPE_EVERY})")
+    sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0] for text in entries]
+    line_h, sample = max(h for _, h in sizes) + round(10 * unit), round(44 * unit)
+    width = sample + max(w for w, _ in sizes) + round(20 * unit)
+    x0, y0 = round(8 * unit), image.shape[0] - round(8 * unit) - 2 * line_h
+    cv2.rectangle(image, (x0, y0), (x0 + width, y0 + 2 * line_h), spec.label_color, -1)
+    for row, text in enumerate(entries):
+        y = y0 + row * line_h + line_h // 2
+        a, b = np.array([x0 + 6 * unit, y]), np.array([x0 + sample - 6 * unit, y])
+        if row == 0:
+            cv2.line(image, _pt(*a), _pt(*b), spec.finger_colors[3], max(1, round(spec.thickness * unit)),
+                     cv2.LINE_AA)
+            cv2.circle(image, _pt(*b), max(2, round(spec.joint_radius * unit)), spec.finger_colors[3], -1,
+                       cv2.LINE_AA)
+        else:
+            _draw_mediapipe(image, np.stack([a, b]), spec, unit, edges=[(0, 1)])
+        cv2.putText(image, text, (x0 + sample + round(6 * unit), y + sizes[row][1] // 2),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, spec.text_color, thick, cv2.LINE_AA)
 
 
 def _hand_label(hand) -> str:
@@ -93,7 +140,8 @@ def _draw_label(image: np.ndarray, text: str, x: float, y: float, spec: DrawingS
 
 def annotate(result: FrameResult, out: np.ndarray | None = None, spec: DrawingSpec = DrawingSpec(),
              mirror: bool = False) -> np.ndarray:
-    """The frame with every hand's skeleton, uncertainty ellipses, crop box and label.
+    """The frame with every hand's skeleton, uncertainty ellipses, crop box and label, and MediaPipe's
+    landmarks with a legend when the result has them.
 
     Args:
         result: one processed frame.
@@ -118,6 +166,8 @@ def annotate(result: FrameResult, out: np.ndarray | None = None, spec: DrawingSp
         left = b.cx - b.size / 2
         x = width - 1 - (b.cx + b.size / 2) if mirror else left
         _draw_label(out, _hand_label(hand), x, b.cy - b.size / 2 - 4 * unit, spec, unit)
+    if result.mediapipe:
+        _draw_legend(out, spec, unit)
     return out
 
 

@@ -19,7 +19,11 @@ from .gestures import GestureCapture, GestureMatch, GestureMatcher, pose_feature
 from .smoothing import OneEuroFilter
 from .tracker import HandTracker
 
-__all__ = ["PipelineSettings", "HandResult", "FrameResult", "Pipeline"]
+__all__ = ["PipelineSettings", "HandResult", "FrameResult", "Pipeline", "MEDIAPIPE_EVERY"]
+
+# MediaPipe's landmarks for the comparison overlay come from one pass every this many frames
+# (a detection's pass counts): each pass costs as much as a detection, 3-4 times a tracked frame.
+MEDIAPIPE_EVERY = 3
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ class FrameResult:
 
     index: source frame number; t: capture time, seconds.
     frame: (H, W, 3) uint8 RGB as captured (never mirrored).
-    mediapipe: MediaPipe's own (21, 2) frame-px landmarks per hand, when the comparison is on.
+    mediapipe: MediaPipe's own (21, 2) frame-px landmarks per hand, when the comparison is on:
+        from its latest pass, at most MEDIAPIPE_EVERY - 1 frames old.
     timings: milliseconds per stage ("detect", "dirnet", "post", "mediapipe", "total").
     detected: the detector ran on this frame.
     captured: (name, (N, 21, 3) mm samples) when a gesture capture finished on this frame.
@@ -117,7 +122,7 @@ class Pipeline:
             load).
         settings: initial settings.
         matcher: gesture prototypes; None recognises nothing.
-        detector_factory: builds the detector (static mode) and the comparison tracker.
+        detector_factory: builds the detector (static mode); it also gives the comparison overlay.
         detector: a static-mode detector started beforehand (MediaPipe takes a second to start:
             the app starts it while DIR-Net loads); None builds one on the first frame.
     """
@@ -132,7 +137,8 @@ class Pipeline:
         self.tracker = HandTracker(max_hands=settings.max_hands)
         self._detector_factory = detector_factory
         self._detector = detector
-        self._comparison: HandDetector | None = None
+        self._mediapipe: list[np.ndarray] = []  # the overlay's landmarks, from MediaPipe's latest pass
+        self._mediapipe_age = MEDIAPIPE_EVERY  # frames since that pass
         self._smoothers: dict[int, _Smoother] = {}
         self._gestures: dict[int, str | None] = {}
         self._capture: GestureCapture | None = None
@@ -140,6 +146,7 @@ class Pipeline:
     def reset(self) -> None:
         """Forget every track, filter and gesture state (call when the source changes)."""
         self.tracker.reset()
+        self._mediapipe, self._mediapipe_age = [], MEDIAPIPE_EVERY
         self._smoothers.clear()
         self._gestures.clear()
 
@@ -175,17 +182,16 @@ class Pipeline:
         result = FrameResult(index=index, t=t, frame=frame)
         self.tracker.max_hands = s.max_hands
         try:
+            detections = None
             if self.tracker.needs_detection():
                 tic = time.perf_counter()
-                self.tracker.add_detections(self._detect(frame))
+                detections = self._detect(frame)
+                self.tracker.add_detections(detections)
                 result.detected = True
                 result.timings["detect"] = _ms(tic)
             if self.estimator is not None and self.tracker.tracks:
                 self._estimate(frame, t, result)
-            if s.show_mediapipe:
-                tic = time.perf_counter()
-                result.mediapipe = [d.landmarks for d in self._compare(frame)]
-                result.timings["mediapipe"] = _ms(tic)
+            self._overlay_mediapipe(frame, detections, result)
         except Exception as exc:  # noqa: BLE001 - a live stream must survive one bad frame; say what happened
             result.message = f"frame {index}: {type(exc).__name__}: {exc}"
         self.tracker.step()
@@ -197,10 +203,23 @@ class Pipeline:
             self._detector = self._detector_factory(max_hands=2, static=True)
         return self._detector.detect(frame)
 
-    def _compare(self, frame: np.ndarray) -> list[Detection]:
-        if self._comparison is None:
-            self._comparison = self._detector_factory(max_hands=2, static=False)
-        return self._comparison.detect(frame)
+    def _overlay_mediapipe(self, frame: np.ndarray, detections: list[Detection] | None,
+                           result: FrameResult) -> None:
+        """MediaPipe's landmarks for the comparison overlay, without a second MediaPipe graph: a
+        detection's own, else a pass of the detector every MEDIAPIPE_EVERY frames, the latest
+        shown in between. These passes only draw: they never move our tracks."""
+        if not self.settings.show_mediapipe:
+            self._mediapipe, self._mediapipe_age = [], MEDIAPIPE_EVERY
+            return
+        if detections is None and self._mediapipe_age + 1 >= MEDIAPIPE_EVERY:
+            tic = time.perf_counter()
+            detections = self._detect(frame)
+            result.timings["mediapipe"] = _ms(tic)
+        if detections is None:
+            self._mediapipe_age += 1
+        else:
+            self._mediapipe, self._mediapipe_age = [d.landmarks for d in detections], 0
+        result.mediapipe = self._mediapipe
 
     def _estimate(self, frame: np.ndarray, t: float, result: FrameResult) -> None:
         s = self.settings
@@ -239,11 +258,10 @@ class Pipeline:
         self._gestures[hand.track_id] = name
 
     def close(self) -> None:
-        """Free MediaPipe's graphs."""
-        for det in (self._detector, self._comparison):
-            if det is not None:
-                det.close()
-        self._detector = self._comparison = None
+        """Free MediaPipe's graph."""
+        if self._detector is not None:
+            self._detector.close()
+        self._detector = None
 
 
 def _ms(since: float) -> float:

@@ -1,13 +1,20 @@
-"""Shared test helpers: ../shared, the Qt platform for widget tests, and the small real models,
-datasets, hands and frames several test modules build."""
+"""Shared test helpers: ../shared, the Qt platform for widget tests, a private config home, and the
+small real models, datasets, hands and frames several test modules build."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# No test may read or write the user's own settings or gestures, nor may the app it starts in a
+# subprocess: the config home (app.config's defaults) is a fresh folder for the session.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="dirnet-test-config-")
+atexit.register(shutil.rmtree, os.environ["XDG_CONFIG_HOME"], True)
 
 SHARED = Path(os.environ.get("DIRNET_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 REQUIRE_SHARED = os.environ.get("REQUIRE_SHARED") == "1"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.drawing import annotate, heatmap_images, loop_heatmaps
+from app.drawing import DrawingSpec, annotate, heatmap_images, loop_heatmaps
 from app.pipeline import FrameResult
 from dirnet import Box, HandPose, LoopTrace
 from tests.conftest import make_hand
@@ -49,3 +49,23 @@ def test_annotation_draws_the_hand_and_mirrors_on_request():
     assert mirrored[y, 319 - x].max() > 0
     # the label is drawn after mirroring, so it reads left to right: compare without it
     np.testing.assert_array_equal((mirrored[150:, ::-1] > 0), (out[150:] > 0))
+
+
+def test_mediapipe_landmarks_are_magenta_dashes_and_rings_far_from_our_colours_with_a_legend(clip_frame):
+    frame, reference = clip_frame  # the ASL clip's first frame and MediaPipe's landmarks for it
+    spec = DrawingSpec()
+    without = annotate(FrameResult(0, 0.0, frame))
+    shown = annotate(FrameResult(0, 0.0, frame, mediapipe=[reference.astype(np.float32)]))
+    magenta = np.all(shown == spec.mediapipe_color, axis=-1)
+    x, y = np.round(reference[12]).astype(int)  # middle fingertip: a ring with a black centre
+    ring = magenta[y - 12:y + 13, x - 12:x + 13]
+    assert ring.any() and not magenta[y, x] and shown[y, x].max() < 60
+    # no finger of ours (nor the palm) is drawn near MediaPipe's colour (the old cyan was 63 from our
+    # ring finger's light blue)
+    ours = np.array([*spec.finger_colors, spec.palm_color], float)
+    assert np.linalg.norm(ours - spec.mediapipe_color, axis=1).min() > 120
+    # the legend (bottom left) names both, only when MediaPipe's landmarks are drawn
+    corner = (slice(-90, None), slice(0, 300))
+    legend = np.all(shown[corner] == spec.label_color, axis=-1).mean()
+    assert legend > 0.3 and np.array_equal(without[corner], frame[corner])
+    assert magenta[corner].any()  # its MediaPipe sample

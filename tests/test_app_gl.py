@@ -87,7 +87,7 @@ def test_window_screenshot_with_the_demo_source_on_a_1280x720_screen(tmp_path):
     Xvfb when xvfb-run is there; else the current display, whatever its size)."""
     png = tmp_path / "window.png"
     laptop = ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24"] if shutil.which("xvfb-run") else []
-    args = ["main.py", "--source", "demo", "--max-frames", "12", "--screenshot", str(png)]
+    args = ["main.py", "--source", "demo", "--max-frames", "12", "--screenshot", str(png), "--fresh"]
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
     proc = subprocess.run([*laptop, sys.executable, *args], capture_output=True, text=True, timeout=400,
                           cwd=ROOT, env=env)

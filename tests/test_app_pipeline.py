@@ -84,6 +84,23 @@ def test_gesture_capture_and_recognition(estimator, frames):
     pipe.close()
 
 
+def test_mediapipe_overlay_comes_from_the_detection_pass_then_one_frame_in_three(estimator, frames):
+    shown = Pipeline(estimator, PipelineSettings(show_mediapipe=True, smoothing=False))
+    plain = Pipeline(estimator, PipelineSettings(smoothing=False))
+    results = [shown.process(f, i / 25, i) for i, f in enumerate(frames)]
+    ran = [("detect" in r.timings, "mediapipe" in r.timings) for r in results]
+    # frame 0: the detection's landmarks are the overlay (one pass, not two); frame 3: an overlay pass
+    assert ran == [(True, False), (False, False), (False, False), (False, True), (False, False), (False, False)]
+    assert all(len(r.mediapipe) == 1 for r in results) and results[2].mediapipe is results[0].mediapipe
+    assert np.abs(results[3].mediapipe[0] - results[0].mediapipe[0]).max() > 0.5  # a new pass: it moved
+    for i, (r, f) in enumerate(zip(results, frames)):  # showing MediaPipe never moves our tracks
+        np.testing.assert_allclose(r.hands[0].joints2d, plain.process(f, i / 25, i).hands[0].joints2d, atol=1e-3)
+    shown.settings = replace(shown.settings, show_mediapipe=False)
+    assert shown.process(frames[0], 1.0, 6).mediapipe == []
+    shown.close()
+    plain.close()
+
+
 def test_no_hand_and_no_estimator_give_empty_results(frames):
     pipe = Pipeline(None, PipelineSettings(show_mediapipe=True))
     result = pipe.process(frames[0], 0.0, 0)

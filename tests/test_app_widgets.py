@@ -285,3 +285,17 @@ def test_fast_mesh_normals_match_pyqtgraph():
     ours = _MeshData(vertexes=verts, faces=faces).vertexNormals(indexed="faces")
     reference = gl.MeshData(vertexes=verts, faces=faces).vertexNormals(indexed="faces")
     np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_a_deferred_stats_panel_keeps_what_it_is_given_until_its_plots_are_built(qtbot):
+    panel = StatsPanel(deferred=True)
+    qtbot.addWidget(panel)
+    assert panel.columns() == 0 and not panel._plots  # a note instead of plots: they cost start-up time
+    panel.set_max_loops(3)
+    for loops in (1, 3, 3):
+        panel.add(_processed(loops))
+    panel.redraw()
+    panel.build()
+    x, y = panel._loops_curve.getData()
+    assert list(y[-3:]) == [1, 3, 3] and panel.loops_plot.viewRange()[1][1] == pytest.approx(3.3)
+    np.testing.assert_array_equal(panel.histogram(), [1, 0, 2])
