@@ -70,7 +70,7 @@ def _draw_hand_geometry(image: np.ndarray, result: FrameResult, spec: DrawingSpe
             cv2.line(image, _pt(*pts[a]), _pt(*pts[b_]), colors[b_], thick, cv2.LINE_AA)
         for (x, y), color in zip(pts, colors):
             cv2.circle(image, _pt(x, y), radius, color, -1, cv2.LINE_AA)
-    for landmarks in result.mediapipe:
+    for landmarks in result.mediapipe or ():
         _draw_mediapipe(image, landmarks, spec, unit)
 
 
@@ -97,12 +97,14 @@ def _dashed_line(image: np.ndarray, p: np.ndarray, q: np.ndarray, color: RGB, th
                  thick, cv2.LINE_AA)
 
 
-def _draw_legend(image: np.ndarray, spec: DrawingSpec, unit: float) -> None:
-    """Bottom left: which marks are ours and which MediaPipe's (shown while both are drawn)."""
-    scale, thick = 0.55 * unit, max(1, round(unit))
-    entries = ("DIR-Net", f"MediaPipe (1 frame in {MEDIAPIPE_EVERY})")
+def _draw_legend(image: np.ndarray, found: bool, spec: DrawingSpec) -> None:
+    """Bottom left: which marks are ours and which MediaPipe's (or that it found no hand). Sized by
+    the frame's shorter side, so that it fits a portrait frame too."""
+    unit = min(image.shape[:2]) / 720.0
+    scale, thick = spec.font_scale * unit, max(1, round(unit * 1.5))  # as large as the hand labels
+    entries = ("DIR-Net", f"MediaPipe (1 frame in {MEDIAPIPE_EVERY})" if found else "MediaPipe: no hand found")
     sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0] for text in entries]
-    line_h, sample = max(h for _, h in sizes) + round(10 * unit), round(44 * unit)
+    line_h, sample = max(h for _, h in sizes) + round(12 * unit), round(54 * unit)
     width = sample + max(w for w, _ in sizes) + round(20 * unit)
     x0, y0 = round(8 * unit), image.shape[0] - round(8 * unit) - 2 * line_h
     cv2.rectangle(image, (x0, y0), (x0 + width, y0 + 2 * line_h), spec.label_color, -1)
@@ -116,7 +118,7 @@ def _draw_legend(image: np.ndarray, spec: DrawingSpec, unit: float) -> None:
                        cv2.LINE_AA)
         else:
             _draw_mediapipe(image, np.stack([a, b]), spec, unit, edges=[(0, 1)])
-        cv2.putText(image, text, (x0 + sample + round(6 * unit), y + sizes[row][1] // 2),
+        cv2.putText(image, text, (x0 + sample + round(8 * unit), y + sizes[row][1] // 2),
                     cv2.FONT_HERSHEY_SIMPLEX, scale, spec.text_color, thick, cv2.LINE_AA)
 
 
@@ -141,7 +143,7 @@ def _draw_label(image: np.ndarray, text: str, x: float, y: float, spec: DrawingS
 def annotate(result: FrameResult, out: np.ndarray | None = None, spec: DrawingSpec = DrawingSpec(),
              mirror: bool = False) -> np.ndarray:
     """The frame with every hand's skeleton, uncertainty ellipses, crop box and label, and MediaPipe's
-    landmarks with a legend when the result has them.
+    landmarks with a legend while the comparison is on.
 
     Args:
         result: one processed frame.
@@ -166,8 +168,8 @@ def annotate(result: FrameResult, out: np.ndarray | None = None, spec: DrawingSp
         left = b.cx - b.size / 2
         x = width - 1 - (b.cx + b.size / 2) if mirror else left
         _draw_label(out, _hand_label(hand), x, b.cy - b.size / 2 - 4 * unit, spec, unit)
-    if result.mediapipe:
-        _draw_legend(out, spec, unit)
+    if result.mediapipe is not None:
+        _draw_legend(out, bool(result.mediapipe), spec)
     return out
 
 

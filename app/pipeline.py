@@ -75,8 +75,8 @@ class FrameResult:
 
     index: source frame number; t: capture time, seconds.
     frame: (H, W, 3) uint8 RGB as captured (never mirrored).
-    mediapipe: MediaPipe's own (21, 2) frame-px landmarks per hand, when the comparison is on:
-        from its latest pass, at most MEDIAPIPE_EVERY - 1 frames old.
+    mediapipe: MediaPipe's own (21, 2) frame-px landmarks per hand from its latest pass (at most
+        MEDIAPIPE_EVERY - 1 frames old; empty when it found none), or None when the comparison is off.
     timings: milliseconds per stage ("detect", "dirnet", "post", "mediapipe", "total").
     detected: the detector ran on this frame.
     captured: (name, (N, 21, 3) mm samples) when a gesture capture finished on this frame.
@@ -87,7 +87,7 @@ class FrameResult:
     t: float
     frame: np.ndarray
     hands: list[HandResult] = field(default_factory=list)
-    mediapipe: list[np.ndarray] = field(default_factory=list)
+    mediapipe: list[np.ndarray] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     detected: bool = False
     captured: tuple[str, np.ndarray] | None = None

@@ -64,8 +64,11 @@ def test_mediapipe_landmarks_are_magenta_dashes_and_rings_far_from_our_colours_w
     # ring finger's light blue)
     ours = np.array([*spec.finger_colors, spec.palm_color], float)
     assert np.linalg.norm(ours - spec.mediapipe_color, axis=1).min() > 120
-    # the legend (bottom left) names both, only when MediaPipe's landmarks are drawn
+    # the legend (bottom left) names both while the comparison is on, also when MediaPipe found none
     corner = (slice(-90, None), slice(0, 300))
     legend = np.all(shown[corner] == spec.label_color, axis=-1).mean()
     assert legend > 0.3 and np.array_equal(without[corner], frame[corner])
     assert magenta[corner].any()  # its MediaPipe sample
+    none_found = annotate(FrameResult(0, 0.0, frame, mediapipe=[]))
+    assert np.all(none_found[corner] == spec.label_color, axis=-1).mean() > 0.3
+    assert not np.array_equal(none_found[corner], shown[corner])  # it says so
