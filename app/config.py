@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .personal_weights import PERSONAL_WEIGHTS
+
 __all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES"]
 
 # The user's own gesture store; until it exists the shipped starters (app/starter_gestures.json) are used.
@@ -44,6 +46,8 @@ class AppConfig:
     screenshot: Path | None = None  # GUI: save the window after max_frames frames, then quit
     gestures: Path = DEFAULT_GESTURES  # the user's JSON gesture store (seeded from the starters)
     gesture_threshold: float = 0.6  # confidence needed to report a gesture
+    personal_weights: Path = PERSONAL_WEIGHTS  # where fine-tunes of recordings go, one folder each
+    finetune_minutes: float = 6.0  # training time of "Fine-tune on this session" (dirnet.finetune)
 
     def __post_init__(self) -> None:
         if self.exit_mode not in _EXIT_MODES:
@@ -58,6 +62,8 @@ class AppConfig:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if not 1 <= self.max_hands <= 2:
             raise ValueError(f"--max-hands must be 1 or 2, got {self.max_hands}")
+        if self.finetune_minutes <= 0:
+            raise ValueError(f"--finetune-minutes must be > 0, got {self.finetune_minutes}")
         if self.screenshot is not None and self.headless:
             raise ValueError("--screenshot needs the window; drop --headless")
 
@@ -95,6 +101,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="save the window after --max-frames, then quit")
     p.add_argument("--gestures", type=Path, default=DEFAULT_GESTURES, help="gesture store (JSON)")
     p.add_argument("--gesture-threshold", type=float, default=0.6, help="confidence to report a gesture")
+    p.add_argument("--personal-weights", type=Path, default=PERSONAL_WEIGHTS, metavar="DIR",
+                   help="where fine-tunes of your recordings are written and listed (default %(default)s)")
+    p.add_argument("--finetune-minutes", type=float, default=6.0,
+                   help="training time of 'Fine-tune on this session' (default 6)")
     return p
 
 
