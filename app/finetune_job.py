@@ -8,15 +8,16 @@ which the fine-tune removes everything it wrote. Progress arrives as the JSON li
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QProcess, pyqtSignal
+from PyQt6.QtCore import QObject, QProcess, QTimer, pyqtSignal
 
 __all__ = ["FinetuneJob"]
 
 _NICE = 10  # the child's niceness: the live tracking comes first
-_CANCEL_WAIT_MS = 10_000  # a cancelled child cleans up and exits; killed if it takes longer
+_CANCEL_GRACE_MS = 30_000  # a cancelled child cleans up and exits; killed if it takes longer
 
 
 class FinetuneJob(QObject):
@@ -42,6 +43,9 @@ class FinetuneJob(QObject):
     def is_running(self) -> bool:
         return self._process is not None
 
+    def is_cancelling(self) -> bool:
+        return self._process is not None and self._cancelled
+
     def start(self, session: Path, out: Path, minutes: float, weights: Path | None = None) -> None:
         """Fine-tune the weights in use (None: the shipped ones) on `session` into `out`."""
         assert self._process is None, "one fine-tune at a time"
@@ -59,14 +63,22 @@ class FinetuneJob(QObject):
         process.start(sys.executable, args)
 
     def cancel(self) -> None:
-        """Stop the run; the child deletes what it wrote, then `failed` says it was cancelled."""
-        if self._process is None:
+        """Stop the run without waiting: the child deletes what it wrote, then `failed` says it was
+        cancelled. A child that has not exited after a grace period is killed."""
+        process = self._process
+        if process is None or self._cancelled:
             return
         self._cancelled = True
-        self._process.terminate()
-        if not self._process.waitForFinished(_CANCEL_WAIT_MS):
-            self._process.kill()
-            self._process.waitForFinished(_CANCEL_WAIT_MS)
+        process.terminate()
+        QTimer.singleShot(_CANCEL_GRACE_MS, lambda: process.kill() if process is self._process else None)
+
+    def stop(self) -> None:
+        """Cancel and wait for the child to exit (the window is closing)."""
+        process = self._process
+        self.cancel()
+        if process is not None and not process.waitForFinished(_CANCEL_GRACE_MS):
+            process.kill()
+            process.waitForFinished(_CANCEL_GRACE_MS)
 
     def _read_progress(self) -> None:
         while self._process is not None and self._process.canReadLine():
@@ -89,6 +101,9 @@ class FinetuneJob(QObject):
         self._process.deleteLater()
         self._process = None
         if self._cancelled:
+            # a child killed before its own clean-up leaves its hidden work folder: remove it
+            for leftover in self._out.parent.glob(f".{self._out.name}.tmp-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
             self.failed.emit("fine-tune cancelled; nothing written")
         elif code == 0:
             self.finished.emit(str(self._out))

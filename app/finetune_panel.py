@@ -58,6 +58,7 @@ class FinetunePanel(QWidget):
         self.current = current
         self.previous: Path | None = None  # the weights before the last switch ("Back")
         self._switched = False  # a switch happened: "Back" has somewhere to go (None is the shipped)
+        self._loaded = False  # the first model loaded is where "Back" starts, not a switch
         self._recording: Path | None = None  # the session being recorded
         self.session: Path | None = None  # the last finished recording
         self.result: Path | None = None  # the last fine-tune's weights
@@ -82,7 +83,7 @@ class FinetunePanel(QWidget):
         self.weights_label = QLabel()
         self.weights_label.setWordWrap(True)
         self.weights_label.setObjectName("hint")
-        self.back_button = QPushButton("Back to the previous weights")
+        self.back_button = QPushButton()
         self.back_button.clicked.connect(self.switch_back)
         layout.addWidget(self.picker)
         layout.addWidget(self.weights_label)
@@ -106,7 +107,7 @@ class FinetunePanel(QWidget):
         self.start_button.setToolTip(_TIPS["finetune"])
         self.start_button.clicked.connect(self.start_finetune)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.job.cancel)
+        self.cancel_button.clicked.connect(self.cancel_finetune)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_label = QLabel()
@@ -140,9 +141,10 @@ class FinetunePanel(QWidget):
                 self.picker.setCurrentIndex(i)
         self.weights_label.setText(f"In use: {describe(self.current)}")
         self.back_button.setVisible(self._switched and not same_weights(self.previous, self.current))
+        self.back_button.setText(f"Back to {self.previous.name if self.previous else 'the shipped weights'}")
         running = self.job.is_running()
         self.start_button.setEnabled(self.session is not None and not running)
-        self.cancel_button.setEnabled(running)
+        self.cancel_button.setEnabled(running and not self.job.is_cancelling())
         self.minutes_spin.setEnabled(not running)
         self.use_button.setVisible(self.result is not None and not running
                                    and not same_weights(self.result, self.current))
@@ -161,8 +163,9 @@ class FinetunePanel(QWidget):
 
     def set_current(self, path: Path | None) -> None:
         """The weights the tracker now uses (the window calls this after loading them)."""
-        if not same_weights(path, self.current):
-            self.previous, self.current, self._switched = self.current, path, True
+        if self._loaded and not same_weights(path, self.current):
+            self.previous, self._switched = self.current, True
+        self.current, self._loaded = path, True
         self.refresh()
 
     def _picked(self, index: int) -> None:
@@ -190,7 +193,14 @@ class FinetunePanel(QWidget):
         self.job.start(self.session, out, self.minutes_spin.value(), self.current)
         self.refresh()
 
+    def cancel_finetune(self) -> None:
+        self.job.cancel()
+        self.progress_label.setText("cancelling: removing what the fine-tune wrote…")
+        self.refresh()
+
     def _progress(self, fraction: float, eta_s: float, message: str) -> None:
+        if self.job.is_cancelling():
+            return  # late reports would hide that it is being cancelled
         self.progress_bar.setValue(round(1000 * fraction))
         left = "estimating the time left" if eta_s < 0 else f"about {_duration(eta_s)} left"
         self.progress_label.setText(f"{100 * fraction:.0f}% · {left}\n{message}")

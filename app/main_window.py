@@ -458,7 +458,7 @@ class MainWindow(QMainWindow):
     def stop_threads(self) -> None:
         """Stop capture, then the worker (which finalises any recording). Safe to call twice."""
         self._start_pending = False  # closed before the first paint: never start them
-        self.finetune.job.cancel()  # the child removes what it wrote
+        self.finetune.job.stop()  # the child removes what it wrote
         self.capture.stop()
         self.worker.stop()
 

@@ -43,7 +43,7 @@ from .benchmark import ASL_CLIP, asl_clip_spec, checkpoint_trained_on
 from .config import DataSource, TrainConfig
 from .estimator import DEFAULT_WEIGHTS
 from .eval_data import open_source, parse_spec
-from .finetune_data import TooFewFrames, count_items, label_and_split, resolve_inputs
+from .finetune_data import LabelledSplit, TooFewFrames, count_items, label_and_split, resolve_inputs
 from .finetune_score import Score, format_scores, open_checks, score, score_table, synthetic_source
 from .io import publish_folder, temp_folder_beside
 from .mediapipe_hands import quiet_native_stderr
@@ -170,6 +170,11 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
     loops = model.cfg.max_loops
     opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
     model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            # Keep the statistics the model learnt on all its data: small batches of one person
+            # and renders would drag them (and every other pose's accuracy) towards themselves.
+            module.eval()
     budget = cfg.minutes * 60.0
     losses: list[float] = []
     start = time.monotonic()
@@ -191,6 +196,20 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
     return len(losses), losses
 
 
+def _sources(split: LabelledSplit, model: DIRNet, cfg: FinetuneConfig) -> tuple:
+    """(fine-tune frames, held-out slice, {name: other source}, problems) scored before and after:
+    the others are the synthetic renders and the --check specs (by default the ASL clip, if here)."""
+    res = model.cfg.input_res
+    fit_source = open_source(parse_spec(f"teacher:{split.fit}"), res)
+    val_source = open_source(parse_spec(f"teacher:{split.val}"), res)
+    checks = list(cfg.checks) if cfg.checks is not None else (
+        [asl_clip_spec(Path(ASL_CLIP))] if Path(ASL_CLIP).is_file() else [])
+    others, problems = open_checks(checks, res)
+    if cfg.synth_checks:
+        others = {"synthetic": synthetic_source(model, cfg.synth_checks), **others}
+    return fit_source, val_source, others, problems
+
+
 def _score_all(model: DIRNet, sources: dict, tau_gate: float) -> dict[str, Score]:
     return {name: score(model, source, tau_gate)[0] for name, source in sources.items()}
 
@@ -199,8 +218,8 @@ def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[
     """Retrain the gate on the fine-tuned model's outputs for the user's frames (judged on the
     held-out slice); returns those two sources' scores with the new gate, its record and tau_var."""
     stage = count_stage_flops(model)
-    fit_score, fit_table = score(model, fit_source, 1.0, with_features=True)
-    val_score, val_table = score(model, val_source, 1.0, with_features=True)
+    _, fit_table = score(model, fit_source, 1.0, with_features=True)
+    _, val_table = score(model, val_source, 1.0, with_features=True)
     caches = [GateCache.from_table(t, stage) for t in (fit_table, val_table)]
     model.gate.requires_grad_(True)  # the fine-tune froze it (dirnet.train.configure_stage)
     best, rows, tau_var = fit_gate(model.gate, *caches, cfg=GateTrainConfig(seed=seed))
@@ -269,14 +288,7 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
                                 cfg.frame_step, tick)
         clock.begin("score")
         clock.tell(None, "scoring the starting weights")
-        res = model.cfg.input_res
-        fit_source = open_source(parse_spec(f"teacher:{split.fit}"), res)
-        val_source = open_source(parse_spec(f"teacher:{split.val}"), res)
-        checks = list(cfg.checks) if cfg.checks is not None else (
-            [asl_clip_spec(Path(ASL_CLIP))] if Path(ASL_CLIP).is_file() else [])
-        others, problems = open_checks(checks, res)
-        if cfg.synth_checks:
-            others = {"synthetic": synthetic_source(model, cfg.synth_checks), **others}
+        fit_source, val_source, others, problems = _sources(split, model, cfg)
         sources = {"fine-tune frames": fit_source, "held-out slice": val_source, **others}
         tau_gate = meta.get("defaults", {}).get("tau_gate", 1.0)
         score_start = time.monotonic()
@@ -297,23 +309,21 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
         after = {name: after[name] for name in before}
 
         clock.begin("write")
-        synth_per_batch = data.synth_count
         defaults = {"exit": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
         record = {
             "frames": split.frames, "teacher": split.stats.summary(),
-            "steps": steps, "samples": steps * cfg.batch_size,
-            "synthetic_samples": steps * synth_per_batch, "train_minutes": round(train_minutes, 2),
+            "steps": steps, "samples": steps * cfg.batch_size, "synthetic_samples": steps * data.synth_count,
             "threads": torch.get_num_threads(),
             "loss": {"first": float(np.mean(losses[:_LOSS_WINDOW])), "last": float(np.mean(losses[-_LOSS_WINDOW:]))},
             "validation": {"before": {k: v.to_dict() for k, v in before.items()},
                            "after": {k: v.to_dict() for k, v in after.items()}},
             "problems": problems,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "minutes": {"train": round(train_minutes, 2), "total": round((time.monotonic() - started) / 60.0, 2)},
+            # CPU time says what the run costs on an idle machine when other jobs share this one
+            "cpu_minutes": {"train": round(train_cpu / 60.0, 2),
+                            "total": round((time.process_time() - cpu_started) / 60.0, 2)},
         }
-        record["total_minutes"] = round((time.monotonic() - started) / 60.0, 2)
-        # CPU time says what the run costs on an idle machine when other jobs share this one
-        record["cpu_minutes"] = {"train": round(train_cpu / 60.0, 2),
-                                 "total": round((time.process_time() - cpu_started) / 60.0, 2)}
         for folder in ("labels", "train", "val", "fit"):
             shutil.rmtree(tmp / folder)  # the user's crops stay with their recording, not the weights
         save_checkpoint(model, tmp / CHECKPOINT_NAME, _metadata(meta, base, media, cfg, defaults, gate_record, record))

@@ -328,7 +328,7 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_loops: int,
-               lr_factor: float = 1.0, autocast=None, weights: LossWeights = LossWeights()
+               lr_factor: float = 1.0, autocast=None, weights: LossWeights | None = None
                ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
     """One optimiser step on one batch, supervising every refiner pass (Eq. 12).
 
@@ -339,6 +339,7 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
         batch: a TrainData batch (image (B, 3, R, R) RGB in [0, 1], labels).
         num_loops: refiner passes to run and supervise.
         autocast: a torch.autocast context, or None for full precision.
+        weights: the loss weights (None: the defaults).
     Returns:
         (total loss, per-loop loss terms), as dirnet.losses.total_loss.
     """
@@ -348,7 +349,8 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
     images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     with autocast or contextlib.nullcontext():
         outputs = net(images, num_loops)
-    loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), model.cfg.input_res, weights)
+    loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), model.cfg.input_res,
+                                weights or LossWeights())
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
