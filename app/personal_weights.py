@@ -68,7 +68,8 @@ def list_weights(root: Path = PERSONAL_WEIGHTS, current: Path | None = None) -> 
     """The shipped weights, then every fine-tune folder under `root` (newest first), then `current`
     when it is somewhere else."""
     choices = [WeightsChoice("Shipped weights", None)]
-    folders = [f for f in root.iterdir() if f.is_dir() and _checkpoint_json(f)] if root.is_dir() else []
+    folders = [f for f in root.iterdir()  # hidden: a fine-tune still being written
+               if f.is_dir() and not f.name.startswith(".") and _checkpoint_json(f)] if root.is_dir() else []
     for folder in sorted(folders, key=lambda f: f.stat().st_mtime, reverse=True):
         choices.append(WeightsChoice(f"Mine: {folder.name}", folder))
     if current is not None and not any(same_weights(c.path, current) for c in choices):

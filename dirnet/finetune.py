@@ -85,6 +85,7 @@ class FinetuneConfig:
     nice: int = 0  # raise this process's niceness first (the app passes 10: tracking keeps priority)
     seed: int = 0
     overwrite: bool = False  # replace an existing DIR (only once the new one is complete)
+    train_features: bool = True  # EXPERIMENT
 
     def __post_init__(self) -> None:
         if self.minutes <= 0 or not 0.0 <= self.synth_share < 1.0 or not 0.0 < self.val_fraction < 0.9:
@@ -169,6 +170,9 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
     """Fine-tune in place until the time budget (or max_steps) is spent; returns (steps, losses)."""
     loops = model.cfg.max_loops
     opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
+    if not cfg.train_features:
+        for p in list(model.stem.parameters()) + list(model.fe_stages.parameters()):
+            p.requires_grad_(False)
     model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -381,6 +385,7 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
     p.add_argument("--nice", type=int, default=0, help="lower this process's priority by N first")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--freeze-features", action="store_true")
     p.add_argument("--progress-json", action="store_true",
                    help="progress as JSON lines on stdout instead of progress bars (for the app)")
     a = p.parse_args(argv)
@@ -389,7 +394,7 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
         cfg = FinetuneConfig(tuple(a.inputs), a.out, a.minutes, a.weights, a.steps, a.batch_size, a.synth_share,
                              a.lr, FinetuneConfig.warmup_steps, a.val_fraction, a.min_frames, a.min_score,
                              a.frame_step, FinetuneConfig.fit_limit, a.synth_checks, checks, a.threads, a.nice,
-                             a.seed, a.overwrite)
+                             a.seed, a.overwrite, not a.freeze_features)
     except ValueError as exc:
         p.error(str(exc))
     return cfg, a.progress_json

@@ -36,7 +36,8 @@ class LabelledSplit:
 
     train, val: folders with an `index.jsonl` each (crops in time order); val is the last stretch
     of every input. fit: every k-th training crop (at most `fit_limit`), for scoring the fit.
-    stats: the teacher's counts; frames: labelled hands kept, per part.
+    stats: the teacher's counts; frames: frames with a confident hand, the hands in them, and
+    the hands (crops) in each part.
     """
 
     train: Path
@@ -118,7 +119,7 @@ def label_and_split(media: Sequence[Path], work: Path, min_score: float, min_fra
         TooFewFrames: fewer than min_frames confident hands (one line).
     """
     stats = TeacherStats()
-    train, val, labelled = [], [], 0
+    train, val, hands, frames = [], [], 0, 0
     for i, item in enumerate(media):  # one teacher run per input: each input gets its own slice
         labels = work / "labels" / str(i)
         config = TeacherConfig(inputs=[item], out=labels, res=STORE_RES, min_score=min_score,
@@ -132,15 +133,16 @@ def label_and_split(media: Sequence[Path], work: Path, min_score: float, min_fra
         lines = (labels / "index.jsonl").read_text(encoding="utf-8").splitlines()
         records = [{**r, "file": str((labels / r["file"]).resolve())}
                    for r in map(json.loads, lines) if r["score"] >= min_score]
-        labelled += len(records)
+        hands += len(records)
+        frames += len({(r["source"], r["frame"]) for r in records})  # a frame may show two hands
         part_train, part_val = time_split(records, val_fraction)
         train += part_train
         val += part_val
-    if labelled < min_frames:
+    if frames < min_frames:
         names = ", ".join(str(m) for m in media)
-        raise TooFewFrames(f"only {labelled} frames with a confident hand in {names} (need at least "
+        raise TooFewFrames(f"only {frames} frames with a confident hand in {names} (need at least "
                            f"{min_frames}): record longer, with the hand in view")
     fit = train[::max(1, -(-len(train) // fit_limit))]
     return LabelledSplit(_write_index(train, work / "train"), _write_index(val, work / "val"),
                          _write_index(fit, work / "fit"), stats,
-                         {"labelled": labelled, "train": len(train), "val": len(val)})
+                         {"frames": frames, "hands": hands, "train": len(train), "val": len(val)})

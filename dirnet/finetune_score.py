@@ -47,7 +47,7 @@ def synthetic_source(model: DIRNet, n: int) -> EvalSource:
     renderer = SynthRenderer(model.hand, res=model.cfg.input_res)
     with torch.no_grad():
         batch = renderer.sample(n, torch.Generator().manual_seed(_SYNTH_SEED)).to_right()
-    images = (batch.images.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).byte().numpy()
+    images = batch.images.permute(0, 2, 3, 1).contiguous().numpy()  # (n, R, R, 3) uint8 RGB
     joints2d = batch.joints2d.double().numpy()
     joints3d = (batch.joints3d - batch.joints3d[:, :1]).double().numpy()
 

@@ -23,6 +23,7 @@ def test_the_list_has_the_shipped_weights_then_fine_tunes_newest_first(tmp_path)
     old = _fine_tune(root / "session-1", 100, 18.0, 9.6, 1_000)
     new = _fine_tune(root / "session-2", 200, 17.0, 8.0, 2_000)
     (root / "not-weights").mkdir()  # a folder without a checkpoint is not listed
+    _fine_tune(root / ".session-3.tmp-x", 1, 1.0, 1.0, 3_000)  # nor one still being written
     choices = list_weights(root)
     assert [(c.label, c.path) for c in choices] == [("Shipped weights", None), ("Mine: session-2", new),
                                                    ("Mine: session-1", old)]

@@ -62,8 +62,8 @@ def test_a_few_steps_write_weights_with_their_provenance(hand_video, tmp_path):
     model, meta = load_checkpoint(out)  # the folder is a checkpoint for every dirnet tool
     tune = meta["finetune"]
     assert tune["inputs"] == [str(hand_video.resolve())] and tune["steps"] == 8
-    assert tune["synthetic_samples"] == 8 * 2 and tune["frames"]["labelled"] >= 20
-    assert tune["frames"]["val"] == round(tune["frames"]["labelled"] * cfg.val_fraction)
+    assert tune["synthetic_samples"] == 8 * 2 and tune["frames"]["frames"] >= 20
+    assert tune["frames"]["val"] == round(tune["frames"]["hands"] * cfg.val_fraction)
     scores = tune["validation"]
     assert set(scores["before"]) == set(scores["after"]) == {"fine-tune frames", "held-out slice", "synthetic"}
     # it learns the frames it was given: their error (scored without augmentation) falls in 8 steps;
