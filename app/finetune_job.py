@@ -108,7 +108,7 @@ class FinetuneJob(QObject):
         elif code == 0:
             self.finished.emit(str(self._out))
         else:
-            errors = [line for line in self._errors if line.startswith("finetune:")] or self._errors
+            errors = [line[len("error: "):] for line in self._errors if line.startswith("error: ")] or self._errors
             self.failed.emit(errors[-1] if errors else f"fine-tune failed (exit status {code})")
 
     def _process_error(self, error) -> None:

@@ -1,6 +1,6 @@
 """MainWindow: lays out the panels and wires the capture thread, the worker and the widgets.
 
-Threads (STYLE.md 10): CaptureThread reads frames and hands them straight to InferenceWorker
+Threads: CaptureThread reads frames and hands them straight to InferenceWorker
 (a direct, thread-safe call: frames never pass through the UI thread); the worker emits one
 `Processed` per frame. The UI records every result cheaply (plots' ring buffers, gesture events)
 and redraws at most 30 times a second through a pg.SignalProxy, so it never falls behind; each
@@ -377,7 +377,7 @@ class MainWindow(QMainWindow):
         self.video.set_image(processed.image)
         if hasattr(self.mesh, "set_hands"):
             self.mesh.set_hands(hands, [h.box.cx for h in hands])
-        self.heatmaps.set_hand(hands[0] if hands else None)
+        self.heatmaps.set_hand(hands[0] if hands else None, processed.result.frame)
         self.gestures.set_hands(hands)
         now = time.monotonic()
         if now - self._stats_drawn >= _STATS_PERIOD_S:

@@ -28,6 +28,7 @@ from .detector import HandDetector
 from .drawing import annotate
 from .gestures import Gesture, GestureMatcher
 from .model import load_estimator
+from .personal_weights import same_weights
 from .pipeline import FrameResult, Pipeline, PipelineSettings
 from .provenance import session_info
 from .recording import RecordingError, SessionRecorder
@@ -52,7 +53,7 @@ class EstimatorInfo:
     """What the controls need to know about the loaded model."""
 
     input_res: int
-    exit: str
+    exit_mode: str
     tau_var: float
     tau_gate: float
     max_loops: int
@@ -242,9 +243,8 @@ class InferenceWorker(QThread):
             self.errored.emit(message)
         if estimator is not None:
             d = estimator.policy()
-            trained = bool(getattr(estimator, "is_trained", True))
-            self.estimator_ready.emit(EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate,
-                                                    d.max_loops, trained, _personal(estimator)))
+            self.estimator_ready.emit(EstimatorInfo(estimator.input_res, d.exit_mode, d.tau_var, d.tau_gate,
+                                                    d.max_loops, estimator.is_trained, _personal(estimator)))
         return estimator
 
     def _swap_estimator(self, weights: Path | None) -> None:
@@ -261,7 +261,7 @@ class InferenceWorker(QThread):
             estimator = self._load_estimator()
         try:
             hand_detector = detector.result()
-        except Exception as exc:  # the pipeline retries on the first frame and reports it there
+        except Exception as exc:  # noqa: BLE001 - the pipeline retries on the first frame and reports it there
             self.errored.emit(f"MediaPipe did not start: {type(exc).__name__}: {exc}")
             hand_detector = None
         self._pipeline = Pipeline(estimator, self._settings, GestureMatcher(), detector=hand_detector)
@@ -287,7 +287,7 @@ class InferenceWorker(QThread):
                 if job is not None:
                     try:
                         self._process(*job)
-                    except Exception as exc:  # keep the stream alive; say what went wrong
+                    except Exception as exc:  # noqa: BLE001 - keep the stream alive; say what went wrong
                         self.errored.emit(f"frame {job[2]}: {type(exc).__name__}: {exc}")
         finally:
             self._stop_recording()
@@ -311,11 +311,10 @@ class InferenceWorker(QThread):
 
 def _personal(estimator) -> Path | None:
     """The weights file an Estimator loaded, or None for the shipped weights (or none at all)."""
-    from dirnet.estimator import DEFAULT_WEIGHTS  # torch is loaded by now
-    from dirnet.weights import checkpoint_paths
+    from dirnet import DEFAULT_WEIGHTS  # torch is loaded by now
 
-    loaded = getattr(estimator, "weights_path", None)
-    return None if loaded is None or loaded == checkpoint_paths(DEFAULT_WEIGHTS)[0].resolve() else loaded
+    loaded = estimator.weights_path
+    return None if loaded is None or same_weights(loaded, DEFAULT_WEIGHTS) else loaded
 
 
 def _warm_detector() -> HandDetector:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from dirnet.estimator import Estimator
-from dirnet.finetune import CHECKPOINT_NAME, FinetuneConfig, finetune, main
-from dirnet.finetune_data import time_split
+from dirnet.finetune import CHECKPOINT_NAME, FinetuneConfig, finetune
+from dirnet.finetune.__main__ import main
+from dirnet.finetune.data import time_split
 from dirnet.weights import load_checkpoint
 from tests.conftest import shared_path
 
@@ -70,7 +71,7 @@ def test_a_few_steps_write_weights_with_their_provenance(hand_video, tmp_path):
     # the training loss itself swings too much with 6 augmented crops and renders a step to compare
     assert scores["after"]["fine-tune frames"]["err2d"] < scores["before"]["fine-tune frames"]["err2d"]
     assert set(tune["loss"]) == {"first", "last"} and all(np.isfinite(list(tune["loss"].values())))
-    assert meta["defaults"]["exit"] == "gate" and meta["gate_training"]["lambda"] > 0
+    assert meta["defaults"]["exit_mode"] == "gate" and meta["gate_training"]["lambda"] > 0
     assert {"kind": "teacher", "path": str(hand_video.resolve()), "poses": ""} in meta["training"]["trained_on"]
     assert json.loads((out / f"{CHECKPOINT_NAME}.json").read_text())["format"] == meta["format"]
     phases = [r.phase for r in reports]
@@ -85,8 +86,9 @@ def test_an_input_without_enough_hands_is_refused_with_one_line(tmp_path, capsys
     blank = _write_video(tmp_path / "wall.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 12)
     empty = tmp_path / "empty"
     empty.mkdir()
-    for source, reason in ((blank, "only 0 frames with a confident hand"), (empty, "no images in folder")):
-        assert main([str(source), "--out", str(tmp_path / "out"), "--no-checks"]) == 1
+    for source, reason, status in ((blank, "only 0 frames with a confident hand", 1),
+                                   (empty, "no images in folder", 2)):
+        assert main([str(source), "--out", str(tmp_path / "out"), "--no-checks"]) == status
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("finetune: error:") and reason in err[0], err
+        assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "wall.mp4"]  # nothing written

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from dirnet.cli import configure_logging, fail
 from dirnet.crop import DEFAULT_MARGIN, box_from_points, crop_matrix, transform_points, warp
 from dirnet.image_io import IMAGE_SUFFIXES, read_rgb
 from dirnet.io import publish_folder, temp_folder_beside
@@ -35,6 +37,8 @@ from dirnet.mediapipe_hands import MediaPipeHand, MediaPipeHands, quiet_native_s
 
 __all__ = ["TeacherConfig", "TeacherStats", "MediaPipeTeacher", "find_inputs", "run_teacher", "main",
            "VIDEO_SUFFIXES"]
+
+log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
@@ -235,7 +239,7 @@ class _Writer:
 
 def _error(stats: TeacherStats, message: str) -> None:
     stats.errors.append(message)
-    tqdm.write(f"teacher: {message}", file=sys.stderr)
+    tqdm.write(f"warning: {message}", file=sys.stderr)  # tqdm.write: under the progress bar
 
 
 def _label_images(images: list[Path], cfg: TeacherConfig, writer: _Writer, stats: TeacherStats,
@@ -365,20 +369,18 @@ def _parse(argv: list[str] | None) -> TeacherConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (0 done, 1 nothing could be done)."""
+    """CLI entry point; returns the exit status (dirnet.cli; 130 when interrupted)."""
     cfg = _parse(argv)
+    configure_logging()
     start = time.perf_counter()
     try:
         with quiet_native_stderr():
             stats = run_teacher(cfg)
     except (ValueError, FileExistsError, OSError) as exc:
-        print(f"teacher: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     except KeyboardInterrupt:
-        print("teacher: interrupted; nothing written", file=sys.stderr)
-        return 130
-    print(f"teacher: {stats.summary()}; wrote {cfg.out} in {time.perf_counter() - start:.1f} s",
-          file=sys.stderr)
+        return fail("interrupted; nothing written", 130)
+    log.info("%s; wrote %s in %.1f s", stats.summary(), cfg.out, time.perf_counter() - start)
     return 0
 
 

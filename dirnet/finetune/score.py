@@ -1,4 +1,4 @@
-"""Before/after numbers of `dirnet.finetune`, scored as `dirnet.evaluate` and `dirnet.benchmark`
+"""Before/after numbers of a fine-tune, scored as `dirnet.evaluation` and its benchmark
 score (crops around the labelled joints, every loop run once, exits replayed).
 
 Sources: the frames fine-tuned on ("fit"), the held-out slice of the same recordings, synthetic
@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .eval_data import EvalSource, open_source, parse_spec
-from .evaluate import LoopTable, collect, evaluate_table, sample_means
-from .exits import ExitPolicy
-from .flops import count_stage_flops
-from .models.dirnet import DIRNet
+from ..evaluation.replay import LoopTable, collect, evaluate_table, sample_means
+from ..evaluation.sources import EvalSource, open_source, parse_spec
+from ..exits import ExitPolicy
+from ..flops import count_stage_flops
+from ..models.dirnet import DIRNet
 
 __all__ = ["Score", "synthetic_source", "open_checks", "score", "score_table", "format_scores"]
 
@@ -42,7 +42,7 @@ class Score:
 
 def synthetic_source(model: DIRNet, n: int) -> EvalSource:
     """n renders of random poses on random backgrounds (exact labels), the same every call."""
-    from .data.synth import SynthRenderer
+    from ..data.synth import SynthRenderer
 
     renderer = SynthRenderer(model.hand, res=model.cfg.input_res)
     with torch.no_grad():
@@ -59,7 +59,7 @@ def synthetic_source(model: DIRNet, n: int) -> EvalSource:
 
 
 def open_checks(specs: list[str], res: int) -> tuple[dict[str, EvalSource], list[str]]:
-    """EvalSources of `dirnet.evaluate` specs; a spec that cannot be opened is reported, not fatal."""
+    """EvalSources of `dirnet.evaluation` specs; a spec that cannot be opened is reported, not fatal."""
     sources, problems = {}, []
     for text in specs:
         try:
@@ -72,9 +72,9 @@ def open_checks(specs: list[str], res: int) -> tuple[dict[str, EvalSource], list
 
 
 def score_table(table: LoopTable, model: DIRNet, tau_gate: float) -> Score:
-    """The Score of collected outputs (`dirnet.evaluate.collect`), with the gate's logits in it."""
+    """The Score of collected outputs (`dirnet.evaluation.replay.collect`), with the gate's logits in it."""
     loops = model.cfg.max_loops
-    policy = ExitPolicy(mode="none", max_loops=loops, tau_gate=tau_gate)
+    policy = ExitPolicy(exit_mode="none", max_loops=loops, tau_gate=tau_gate)
     report = evaluate_table("", table, count_stage_flops(model), policy, ("gate",))
     full, gate = report.chosen[f"loops_{loops}"], report.chosen["gate"]
     per_hand = sample_means(full.crop256)
@@ -84,10 +84,9 @@ def score_table(table: LoopTable, model: DIRNet, tau_gate: float) -> Score:
                  float(np.nanmean(sample_means(gate.crop256))), report.policies["gate"].mean_loops)
 
 
-def score(model, source: EvalSource, tau_gate: float, with_features: bool = False
-          ) -> tuple[Score, LoopTable]:
-    """Run `model` (a DIRNet in eval mode) on a source; returns its Score and the table."""
-    table = collect(model, source, with_features=with_features, desc=f"score {source.name}")
+def score(model: DIRNet, source: EvalSource, tau_gate: float) -> tuple[Score, LoopTable]:
+    """Run `model` (in eval mode) on a source; returns its Score and the table."""
+    table = collect(model, source, desc=f"score {source.name}")
     return score_table(table, model, tau_gate), table
 
 

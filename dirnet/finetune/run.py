@@ -1,34 +1,27 @@
-"""`python -m dirnet.finetune INPUT... --out DIR`: teach DIR-Net one user's hand, on the CPU.
+"""One fine-tune of DIR-Net on a user's recordings: labels, held-out slice, training, gate, files.
 
-    python -m dirnet.finetune INPUT [INPUT ...] --out DIR [--minutes M] [--weights W]
-
-INPUT is a recording session folder of the app (its raw.mp4, every captured frame), a video file
-or a folder of images. The run:
+`finetune(FinetuneConfig)` does, in order:
 
 1. labels every frame with the MediaPipe teacher (dirnet.data.teacher), skipping frames without a
-   confident hand, and refuses inputs with fewer than --min-frames such frames;
+   confident hand, and refuses inputs with fewer than `min_frames` such frames (TooFewFrames);
 2. holds out the last stretch of every input (a time-contiguous slice) for validation;
 3. scores the starting weights (default: the shipped ones) on the frames it will fit, the held-out
-   slice, synthetic renders of random poses and the ASL clip (when ../shared has it);
-4. fine-tunes for about M minutes, every refiner pass supervised, each batch half the user's
+   slice, synthetic renders of random poses and the checks (by default the ASL clip, when
+   ../shared has it);
+4. fine-tunes for about `minutes`, every refiner pass supervised, each batch half the user's
    crops (augmented as in training) and half new synthetic renders of random poses, so poses the
-   recording lacks are not forgotten;
-5. retrains the exit gate on the user's frames (dirnet.train_gate), scores again, and writes
-   DIR/finetuned.safetensors + DIR/finetuned.json (provenance: inputs, steps, samples, the numbers
+   recording lacks are not forgotten; BatchNorm statistics stay the base model's;
+5. retrains the exit gate on the user's frames (dirnet.training.gate), scores again, and writes
+   OUT/finetuned.safetensors + OUT/finetuned.json (provenance: inputs, steps, samples, the numbers
    before and after).
 
-DIR is built as a hidden folder beside it and renamed into place when complete, so an interrupted
-or failed run leaves nothing behind. `--weights DIR` loads it in every dirnet tool and the app.
+OUT is built as a hidden folder beside it and renamed into place when complete, so an interrupted
+or failed run leaves nothing behind.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
 import shutil
-import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -39,22 +32,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .benchmark import ASL_CLIP, asl_clip_spec, checkpoint_trained_on
-from .config import DataSource, TrainConfig
-from .estimator import DEFAULT_WEIGHTS
-from .eval_data import open_source, parse_spec
-from .finetune_data import LabelledSplit, TooFewFrames, count_items, label_and_split, resolve_inputs
-from .finetune_score import Score, format_scores, open_checks, score, score_table, synthetic_source
-from .io import publish_folder, temp_folder_beside
-from .mediapipe_hands import quiet_native_stderr
-from .models.dirnet import DIRNet
-from .train import Stage, configure_stage, cosine_decay, train_step
-from .train_data import TrainData
-from .train_gate import GateCache, GateTrainConfig, fit_gate, gate_logits
-from .flops import count_stage_flops
-from .weights import checkpoint_paths, load_checkpoint, save_checkpoint
+from ..config import DataSource, TrainConfig
+from ..estimator import DEFAULT_WEIGHTS
+from ..evaluation.benchmark import ASL_CLIP, asl_clip_spec, checkpoint_trained_on
+from ..evaluation.sources import open_source, parse_spec
+from ..flops import count_stage_flops
+from ..io import publish_folder, temp_folder_beside
+from ..models.dirnet import DIRNet
+from ..training.data import TrainData
+from ..training.gate import GateCache, GateTrainConfig, fit_gate, gate_logits
+from ..training.loop import Stage, configure_stage, cosine_decay, train_step
+from ..weights import checkpoint_paths, load_checkpoint, save_checkpoint
+from .data import LabelledSplit, count_items, label_and_split, resolve_inputs
+from .score import Score, open_checks, score, score_table, synthetic_source
 
-__all__ = ["FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune", "main"]
+__all__ = ["CHECKPOINT_NAME", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune"]
 
 CHECKPOINT_NAME = "finetuned"  # DIR/finetuned.safetensors + DIR/finetuned.json
 _LOSS_WINDOW = 5  # steps averaged for the first and last training loss in the provenance
@@ -80,12 +72,11 @@ class FinetuneConfig:
     frame_step: int = 1  # label every n-th video frame
     fit_limit: int = 300  # most fine-tuned frames scored (and the gate trained on)
     synth_checks: int = 128  # synthetic renders scored before and after (0: none)
-    checks: tuple[str, ...] | None = None  # dirnet.evaluate specs scored; None = the ASL clip if present
+    checks: tuple[str, ...] | None = None  # dirnet.evaluation specs scored; None = the ASL clip if present
     threads: int = 0  # torch CPU threads; 0 = torch's default
     nice: int = 0  # raise this process's niceness first (the app passes 10: tracking keeps priority)
     seed: int = 0
     overwrite: bool = False  # replace an existing DIR (only once the new one is complete)
-    train_features: bool = True  # EXPERIMENT
 
     def __post_init__(self) -> None:
         if self.minutes <= 0 or not 0.0 <= self.synth_share < 1.0 or not 0.0 < self.val_fraction < 0.9:
@@ -155,7 +146,7 @@ class _Clock:
 
 
 def _train_data(train_dir: Path, model: DIRNet, cfg: FinetuneConfig) -> tuple[TrainData, TrainConfig]:
-    """Batches of the user's crops (training augmentation) and on-the-fly renders (dirnet.train_data)."""
+    """Batches of the user's crops (training augmentation) and on-the-fly renders (dirnet.training.data)."""
     sources = [DataSource("teacher", str(train_dir), 1.0 - cfg.synth_share)]
     if cfg.synth_share > 0:
         sources.append(DataSource("synth", weight=cfg.synth_share))
@@ -170,9 +161,6 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
     """Fine-tune in place until the time budget (or max_steps) is spent; returns (steps, losses)."""
     loops = model.cfg.max_loops
     opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
-    if not cfg.train_features:
-        for p in list(model.stem.parameters()) + list(model.fe_stages.parameters()):
-            p.requires_grad_(False)
     model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -222,10 +210,10 @@ def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[
     """Retrain the gate on the fine-tuned model's outputs for the user's frames (judged on the
     held-out slice); returns those two sources' scores with the new gate, its record and tau_var."""
     stage = count_stage_flops(model)
-    _, fit_table = score(model, fit_source, 1.0, with_features=True)
-    _, val_table = score(model, val_source, 1.0, with_features=True)
+    _, fit_table = score(model, fit_source, 1.0)
+    _, val_table = score(model, val_source, 1.0)
     caches = [GateCache.from_table(t, stage) for t in (fit_table, val_table)]
-    model.gate.requires_grad_(True)  # the fine-tune froze it (dirnet.train.configure_stage)
+    model.gate.requires_grad_(True)  # the fine-tune froze it (dirnet.training.loop.configure_stage)
     best, rows, tau_var = fit_gate(model.gate, *caches, cfg=GateTrainConfig(seed=seed))
     scores = {name: score_table(replace(table, gate_logits=gate_logits(model.gate, cache)), model, 1.0)
               for name, table, cache in (("fine-tune frames", fit_table, caches[0]),
@@ -313,7 +301,7 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
         after = {name: after[name] for name in before}
 
         clock.begin("write")
-        defaults = {"exit": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
+        defaults = {"exit_mode": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
         record = {
             "frames": split.frames, "teacher": split.stats.summary(),
             "steps": steps, "samples": steps * cfg.batch_size, "synthetic_samples": steps * data.synth_count,
@@ -339,98 +327,3 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
     return FinetuneResult(checkpoint_paths(cfg.out)[0], steps, steps * cfg.batch_size, train_minutes,
                           (time.monotonic() - started) / 60.0, (time.process_time() - cpu_started) / 60.0,
                           split.frames, before, after, problems)
-
-
-def _json_reporter() -> Callable[[FinetuneProgress], None]:
-    """One JSON line per progress report on stdout, at most two a second (what the app reads)."""
-    last = [0.0]
-
-    def report(progress: FinetuneProgress) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 0.5 or progress.fraction >= 1.0:
-            last[0] = now
-            print(json.dumps(asdict(progress)), flush=True)
-
-    return report
-
-
-def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
-    p = argparse.ArgumentParser(prog="python -m dirnet.finetune", description=(
-        "Fine-tune DIR-Net on your own hand: recordings, videos or image folders, labelled by MediaPipe."))
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                   help="a recording session folder (its raw.mp4), a video file or a folder of images")
-    p.add_argument("--out", type=Path, required=True, help="folder to create for the new weights")
-    p.add_argument("--minutes", type=float, default=FinetuneConfig.minutes,
-                   help="time spent fine-tuning (default %(default)s); labelling and scoring come on top")
-    p.add_argument("--weights", type=Path, default=None, help="starting checkpoint (default: the shipped weights)")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps even with time left")
-    p.add_argument("--batch-size", type=int, default=FinetuneConfig.batch_size)
-    p.add_argument("--synth-share", type=float, default=FinetuneConfig.synth_share,
-                   help="share of each batch rendered on the fly (default %(default)s)")
-    p.add_argument("--lr", type=float, default=FinetuneConfig.lr)
-    p.add_argument("--val-fraction", type=float, default=FinetuneConfig.val_fraction,
-                   help="share held out at the end of every input (default %(default)s)")
-    p.add_argument("--min-frames", type=int, default=FinetuneConfig.min_frames,
-                   help="refuse inputs with fewer frames with a confident hand (default %(default)s)")
-    p.add_argument("--min-score", type=float, default=FinetuneConfig.min_score,
-                   help="MediaPipe confidence a hand needs (default %(default)s)")
-    p.add_argument("--frame-step", type=int, default=1, help="label every n-th video frame")
-    p.add_argument("--check", action="append", default=None, metavar="SPEC",
-                   help="a dirnet.evaluate data spec scored before and after (default: the ASL clip of "
-                        "../shared when present); repeatable")
-    p.add_argument("--no-checks", action="store_true", help="score no extra clip")
-    p.add_argument("--synth-checks", type=int, default=FinetuneConfig.synth_checks,
-                   help="synthetic renders scored before and after (default %(default)s)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
-    p.add_argument("--nice", type=int, default=0, help="lower this process's priority by N first")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--freeze-features", action="store_true")
-    p.add_argument("--progress-json", action="store_true",
-                   help="progress as JSON lines on stdout instead of progress bars (for the app)")
-    a = p.parse_args(argv)
-    checks = () if a.no_checks else (tuple(a.check) if a.check else None)
-    try:
-        cfg = FinetuneConfig(tuple(a.inputs), a.out, a.minutes, a.weights, a.steps, a.batch_size, a.synth_share,
-                             a.lr, FinetuneConfig.warmup_steps, a.val_fraction, a.min_frames, a.min_score,
-                             a.frame_step, FinetuneConfig.fit_limit, a.synth_checks, checks, a.threads, a.nice,
-                             a.seed, a.overwrite, not a.freeze_features)
-    except ValueError as exc:
-        p.error(str(exc))
-    return cfg, a.progress_json
-
-
-def _stop(signum, _frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: 0 done, 1 refused or failed (one line on stderr), 130/143 interrupted."""
-    cfg, progress_json = _parse(argv)
-    logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    if progress_json:
-        os.environ["TQDM_DISABLE"] = "1"  # the app reads the JSON lines; bars would only be noise
-    signal.signal(signal.SIGTERM, _stop)  # the app's Cancel: clean up like Ctrl+C
-    try:
-        with quiet_native_stderr():  # MediaPipe's and TFLite's own log lines
-            result = finetune(cfg, _json_reporter() if progress_json else lambda p: None)
-    except KeyboardInterrupt as exc:
-        print("finetune: cancelled; nothing written", file=sys.stderr)
-        return 143 if exc.args == ("SIGTERM",) else 130
-    except (TooFewFrames, ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
-        print(f"finetune: error: {exc}", file=sys.stderr)
-        return 1
-    out = sys.stderr if progress_json else sys.stdout
-    print(f"\nbefore -> after (all loops; the held-out slice is the last {cfg.val_fraction:.0%} of each input)",
-          file=out)
-    print(format_scores(result.before, result.after), file=out)
-    for line in result.problems:
-        print(f"warning: not scored: {line}", file=out)
-    print(f"\nwrote {result.path}: {result.steps} steps, {result.samples} samples in {result.train_minutes:.1f} min "
-          f"of fine-tuning, {result.total_minutes:.1f} min in all ({result.cpu_minutes:.1f} CPU min); "
-          f"frames {result.frames}", file=out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

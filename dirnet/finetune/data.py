@@ -1,4 +1,4 @@
-"""What `dirnet.finetune` learns from: a user's recordings, videos and photo folders, labelled by
+"""What a fine-tune learns from: a user's recordings, videos and photo folders, labelled by
 the MediaPipe teacher and split in time into the frames it trains on and a held-out slice.
 
 A recording session folder of the app (docs/APP.md) stands for its `raw.mp4`, which holds every
@@ -16,12 +16,12 @@ from typing import Callable, Sequence
 
 import cv2
 
-from .data.teacher import TeacherConfig, TeacherStats, find_inputs, run_teacher
+from ..data.teacher import TeacherConfig, TeacherStats, find_inputs, run_teacher
 
 __all__ = ["LabelledSplit", "TooFewFrames", "resolve_inputs", "count_items", "label_and_split",
            "time_split"]
 
-STORE_RES = 160  # crop side: what dirnet.train_data keeps in memory and re-cuts from
+STORE_RES = 160  # crop side: what dirnet.training.data keeps in memory and re-cuts from
 _GAP_SHARE = 0.1  # frames dropped before each held-out slice, as a share of it: its first frames
                   # are near-copies of the frames just before it
 
