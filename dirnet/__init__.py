@@ -9,8 +9,8 @@ import importlib
 
 _EXPORTS = {
     # the model and its results
-    "Estimator": "estimator", "EstimatorDefaults": "estimator", "ExitPolicy": "exits",
-    "EXIT_MODES": "exits", "HandPose": "pose", "LoopTrace": "pose", "DIRNetConfig": "config",
+    "Estimator": "estimator", "EstimatorDefaults": "estimator", "DEFAULT_WEIGHTS": "estimator",
+    "ExitPolicy": "exits", "EXIT_MODES": "exits", "HandPose": "pose", "LoopTrace": "pose", "DIRNetConfig": "config",
     "TrainConfig": "config", "DIRNet": "models", "create_model": "models",
     "configure_threads": "runtime", "DEFAULT_CACHE": "runtime",
     # the hand skeleton

@@ -144,6 +144,10 @@ def test_checkpoint_round_trip_and_refusals(checkpoint, tmp_path):
         load_checkpoint(tmp_path / "wide")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "absent")
+    # a folder stands for the one checkpoint in it (what dirnet.finetune writes), else it is refused
+    assert load_checkpoint(checkpoint.parent)[1]["hand_model"] == "open"
+    with pytest.raises(FileNotFoundError, match="holds 3 checkpoints"):
+        load_checkpoint(tmp_path)
 
 
 def test_untrained_fallback_warns_loudly(monkeypatch, tmp_path):

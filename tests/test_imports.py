@@ -132,7 +132,8 @@ def test_library_never_imports_qt():
     # A fresh interpreter: importing and using the library must not pull in Qt or pyqtgraph.
     code = ("import sys, dirnet; [getattr(dirnet, n) for n in dirnet.__all__]; "
             "import dirnet.bench, dirnet.data.synth.__main__, dirnet.data.teacher, dirnet.training.__main__, "
-            "dirnet.training.gate, dirnet.evaluation.__main__, dirnet.evaluation.benchmark; "
+            "dirnet.training.gate, dirnet.evaluation.__main__, dirnet.evaluation.benchmark, "
+            "dirnet.finetune.__main__; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PyQt6', 'pyqtgraph')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -42,8 +42,8 @@ from .replay import collect, evaluate_table, sample_means
 from .report import json_safe, open_checkpoint
 from .sources import open_source, parse_spec
 
-__all__ = ["BenchmarkConfig", "GroupResult", "benchmark_specs", "assign_groups", "checkpoint_trained_on",
-           "seen_in_training", "run_benchmark", "main"]
+__all__ = ["BenchmarkConfig", "GroupResult", "asl_clip_spec", "benchmark_specs", "assign_groups",
+           "checkpoint_trained_on", "seen_in_training", "run_benchmark", "main"]
 
 ASL_CLIP = "../shared/data/asl_video/asl_hand.25fps.mp4"
 GROUPS = ("held-out sources", "held-out poses", "synthetic", "in-domain")
@@ -86,15 +86,17 @@ class GroupResult:
     swapped_share: float  # hands read from the wrong side (LoopTable.side_swapped)
 
 
+def asl_clip_spec(clip: Path) -> str:
+    """The `dirnet.evaluation` spec of the ASL clip with its MediaPipe landmarks (2D and 3D) beside it."""
+    return f"video:{clip}:{clip.with_name('asl_hand.full.json')}:{clip.with_name('asl_hand_3d.full.json')}"
+
+
 def benchmark_specs(cfg: BenchmarkConfig) -> dict[str, list[str]]:
     """The evaluation data specs (evaluation.sources) of every group."""
     teacher = cfg.data_root / "teacher"
-    clip = cfg.asl_clip
-    video = (f"video:{clip}:{clip.with_name('asl_hand.full.json')}:"
-             f"{clip.with_name('asl_hand_3d.full.json')}")
     return {
         "held-out sources": [f"teacher:{teacher / 'counting_wall'}", f"teacher:{teacher / 'webcam_rooms'}",
-                             video],
+                             asl_clip_spec(cfg.asl_clip)],
         "held-out poses": [f"teacher:{teacher / 'sign_digits'}:unseen",
                            f"teacher:{teacher / 'asl_letters'}:unseen"],
         "synthetic": [f"synth:{cfg.data_root / 'synth' / 'test128'}"],

@@ -7,6 +7,7 @@ and `loss_curves.png`. Rerunning the same command resumes from `last.*`.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -29,7 +30,8 @@ from ..weights import load_checkpoint, read_metadata, save_checkpoint
 from .data import TrainData
 from .losses import LossTargets, LossWeights, total_loss
 
-__all__ = ["train", "load_config", "stage_plan", "trained_on"]
+__all__ = ["train", "load_config", "stage_plan", "trained_on", "Stage", "configure_stage", "train_step",
+           "cosine_decay"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def _device(cfg: TrainConfig, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool) -> torch.optim.Optimizer:
+def configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool) -> torch.optim.Optimizer:
     """Freeze/unfreeze per Algorithm 1 and build the stage's optimizer.
 
     Progressive stages after the first freeze FE, initialise the new loop's BatchNorms from the
@@ -129,7 +131,11 @@ def _lr_factor(cfg: TrainConfig, stage: Stage, step_in_stage: int) -> float:
     warm = min(cfg.warmup_steps, max(stage.steps // 5, 1))
     if step_in_stage < warm:
         return (step_in_stage + 1) / warm
-    t = (step_in_stage - warm) / max(stage.steps - warm, 1)
+    return cosine_decay((step_in_stage - warm) / max(stage.steps - warm, 1))
+
+
+def cosine_decay(t: float) -> float:
+    """Learning-rate factor at fraction t of the decay: 1 at t = 0, cosine down to 5% at t >= 1."""
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
@@ -266,7 +272,7 @@ def train(cfg: TrainConfig) -> Path:
         if start_step >= end:
             continue
         fresh = start_step <= stage.start
-        opt = _configure_stage(model, cfg, stage, fresh)
+        opt = configure_stage(model, cfg, stage, fresh)
         if not fresh:
             _load_optimizer(out, opt)
         net = model
@@ -276,20 +282,10 @@ def train(cfg: TrainConfig) -> Path:
         _set_train_mode(model, cfg, stage)
         tick, seen = time.time(), 0
         for step in range(max(start_step, stage.start), end):
-            factor = _lr_factor(cfg, stage, step - stage.start)
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * factor
             batch = data.batch(step)
-            images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            with autocast:
-                outputs = net(images, stage.num_loops)
-            loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device),
-                                        cfg.model.input_res, weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            seen += images.shape[0] * world
+            loss, per_loop = train_step(net, model, opt, batch, stage.num_loops,
+                                        _lr_factor(cfg, stage, step - stage.start), autocast, weights)
+            seen += batch["image"].shape[0] * world
             bar.update(1)
             if rank == 0 and (step + 1) % cfg.log_every == 0:
                 rate = seen / (time.time() - tick)
@@ -327,6 +323,37 @@ def train(cfg: TrainConfig) -> Path:
     if dist.is_initialized():
         dist.destroy_process_group()
     return final.with_suffix(".safetensors")
+
+
+def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_loops: int,
+               lr_factor: float = 1.0, autocast=None, weights: LossWeights | None = None
+               ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """One optimiser step on one batch, supervising every refiner pass (Eq. 12).
+
+    Args:
+        net: `model` itself or its DistributedDataParallel wrapper (what runs the forward pass).
+        model: the DIRNet being trained.
+        opt: its optimiser; every group's lr is set to its base_lr times lr_factor first.
+        batch: a TrainData batch (image (B, 3, R, R) RGB in [0, 1], labels).
+        num_loops: refiner passes to run and supervise.
+        autocast: a torch.autocast context, or None for full precision.
+        weights: the loss weights (None: the defaults).
+    Returns:
+        (total loss, per-loop loss terms), as dirnet.training.losses.total_loss.
+    """
+    for group in opt.param_groups:
+        group["lr"] = group["base_lr"] * lr_factor
+    device = next(model.parameters()).device
+    images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    with autocast or contextlib.nullcontext():
+        outputs = net(images, num_loops)
+    loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), model.cfg.input_res,
+                                weights or LossWeights())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    return loss, per_loop
 
 
 def _float(out):
