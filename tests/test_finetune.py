@@ -7,8 +7,9 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
-from dirnet.estimator import Estimator
+from dirnet.estimator import DEFAULT_WEIGHTS, Estimator
 from dirnet.finetune import CHECKPOINT_NAME, FinetuneConfig, finetune
 from dirnet.finetune.__main__ import main
 from dirnet.finetune.data import time_split
@@ -74,6 +75,12 @@ def test_a_few_steps_write_weights_with_their_provenance(hand_video, tmp_path):
     assert meta["defaults"]["exit_mode"] == "gate" and meta["gate_training"]["lambda"] > 0
     assert {"kind": "teacher", "path": str(hand_video.resolve()), "poses": ""} in meta["training"]["trained_on"]
     assert json.loads((out / f"{CHECKPOINT_NAME}.json").read_text())["format"] == meta["format"]
+    # only the features learnt: the heads (the pose prior) are the base model's, the backbone is not
+    base = load_checkpoint(DEFAULT_WEIGHTS)[0].state_dict()
+    tuned = model.state_dict()
+    for name in (n for n in base if n.startswith(("pose_head.", "var_head."))):
+        assert torch.equal(tuned[name], base[name]), name
+    assert not torch.equal(tuned["stem.conv.weight"], base["stem.conv.weight"])
     phases = [r.phase for r in reports]
     assert phases.index("label") < phases.index("train") < phases.index("gate")
     assert reports[-1].fraction == 1.0 and all(0.0 <= r.fraction <= 1.0 for r in reports)

@@ -76,6 +76,8 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default: torch's)")
     p.add_argument("--nice", type=int, default=d.nice, help="lower this process's priority by N first")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--train-heads", action="store_true",
+                   help="also fine-tune the pose and uncertainty heads (default: only the features)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--progress-json", action="store_true",
                    help="progress as JSON lines on stdout instead of progress bars (for the app)")
@@ -86,7 +88,8 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
                              max_steps=a.steps, batch_size=a.batch_size, synth_share=a.synth_share, lr=a.lr,
                              val_fraction=a.val_fraction, min_frames=a.min_frames, min_score=a.min_score,
                              frame_step=a.frame_step, synth_checks=a.synth_checks, checks=checks,
-                             threads=a.threads, nice=a.nice, seed=a.seed, overwrite=a.overwrite)
+                             threads=a.threads, nice=a.nice, seed=a.seed, overwrite=a.overwrite,
+                             train_heads=a.train_heads)
     except ValueError as exc:
         p.error(str(exc))
     return cfg, a.progress_json

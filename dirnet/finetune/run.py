@@ -64,7 +64,7 @@ class FinetuneConfig:
     max_steps: int | None = None  # stop after this many steps even with time left (tests, reruns)
     batch_size: int = 32
     synth_share: float = 0.5  # share of each batch rendered on the fly (random poses: not forgetting)
-    lr: float = 3e-4  # peak learning rate (the shipped model was fine-tuned at 5e-4 from 1e-3)
+    lr: float = 1e-4  # peak learning rate: 3e-4 forgot twice as much elsewhere (docs/FINETUNE.md)
     warmup_steps: int = 10  # linear warm-up; then cosine decay over the time budget
     val_fraction: float = 0.2  # held out at the end of every input
     min_frames: int = 100  # fewer confident hands than this: refuse
@@ -76,6 +76,7 @@ class FinetuneConfig:
     threads: int = 0  # torch CPU threads; 0 = torch's default
     nice: int = 0  # raise this process's niceness first (the app passes 10: tracking keeps priority)
     seed: int = 0
+    train_heads: bool = False  # also fine-tune the pose and uncertainty heads (default: features only)
     overwrite: bool = False  # replace an existing DIR (only once the new one is complete)
 
     def __post_init__(self) -> None:
@@ -161,6 +162,11 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
     """Fine-tune in place until the time budget (or max_steps) is spent; returns (steps, losses)."""
     loops = model.cfg.max_loops
     opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
+    if not cfg.train_heads:
+        # The pose and uncertainty heads hold the pose prior learnt from all the data: adapting
+        # only the features to one person's hand forgets less (docs/FINETUNE.md, measured).
+        for p in list(model.pose_head.parameters()) + list(model.var_head.parameters()):
+            p.requires_grad_(False)
     model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
