@@ -214,17 +214,18 @@ def _score_all(model: DIRNet, sources: dict, tau_gate: float) -> dict[str, Score
 
 def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[str, Score], dict, float]:
     """Retrain the gate on the fine-tuned model's outputs for the user's frames (judged on the
-    held-out slice); returns those two sources' scores with the new gate, its record and tau_var."""
+    held-out slice, against the base model's gate, which stays if it is better); returns those two
+    sources' scores with the chosen gate, its record and tau_var."""
     stage = count_stage_flops(model)
     _, fit_table = score(model, fit_source, 1.0)
     _, val_table = score(model, val_source, 1.0)
     caches = [GateCache.from_table(t, stage) for t in (fit_table, val_table)]
     model.gate.requires_grad_(True)  # the fine-tune froze it (dirnet.training.loop.configure_stage)
-    best, rows, tau_var = fit_gate(model.gate, *caches, cfg=GateTrainConfig(seed=seed))
+    best, rows, tau_var = fit_gate(model.gate, *caches, cfg=GateTrainConfig(seed=seed), keep_start=True)
     scores = {name: score_table(replace(table, gate_logits=gate_logits(model.gate, cache)), model, 1.0)
               for name, table, cache in (("fine-tune frames", fit_table, caches[0]),
                                          ("held-out slice", val_table, caches[1]))}
-    record = {"lambda": best["lambda"], "data": "the fine-tune frames", "held_out": "the held-out slice",
+    record = {"lambda": best["lambda"], "kept_base_gate": best["lambda"] is None, "data": "the fine-tune frames", "held_out": "the held-out slice",
               "results": rows, "train_samples": len(caches[0]), "held_out_samples": len(caches[1]),
               "meets_target": best["meets_target"]}
     return scores, record, tau_var

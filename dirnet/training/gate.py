@@ -225,23 +225,28 @@ def choose_tau_var(cache: GateCache, target_loops: float) -> float:
 
 
 def fit_gate(gate: ExitGate, cache: GateCache, held: GateCache, lambdas: tuple[float, ...] = LAMBDA_SWEEP,
-             cfg: GateTrainConfig = GateTrainConfig(), progress: bool = False
+             cfg: GateTrainConfig = GateTrainConfig(), progress: bool = False, keep_start: bool = False
              ) -> tuple[dict, list[dict], float]:
     """Train a copy of `gate` per lambda on `cache`, judge each on `held`, and load the best into
     `gate` (the largest relative margin on both targets; the least bad when none meets them).
+    With `keep_start` the starting gate (an already trained one) is judged too, as the row with
+    lambda None, and stays when it is the best: a few hundred samples can train worse gates.
 
     Returns:
         (the best row, every row: lambda, final_return and the held-out outcome, the tau_var whose
         variance exit runs about as many loops on `held` as the chosen gate).
     """
     rows, gates = [], {}
+    if keep_start:
+        rows.append({"lambda": None, "final_return": None, **_judge(held, gate_logits(gate, held))})
     for lam in lambdas:
         trained = copy.deepcopy(gate)
         history = train_gate(trained, cache, lam, cfg, progress=progress)
         gates[lam] = trained
         rows.append({"lambda": lam, "final_return": history[-1], **_judge(held, gate_logits(trained, held))})
     best = max(rows, key=lambda r: r["margin"])
-    gate.load_state_dict(gates[best["lambda"]].state_dict())
+    if best["lambda"] is not None:
+        gate.load_state_dict(gates[best["lambda"]].state_dict())
     return best, rows, choose_tau_var(held, best["loops"])
 
 
