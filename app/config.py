@@ -37,7 +37,7 @@ class AppConfig:
     min_cutoff: float = 1.0  # One Euro: Hz of the still-hand cut-off (lower = steadier, laggier)
     beta: float = 0.05  # One Euro: how fast the cut-off rises with speed (higher = less lag)
     max_hands: int = 2
-    show_mediapipe: bool = False  # draw MediaPipe's own landmarks beside ours (costs ~17 ms/frame)
+    show_mediapipe: bool = False  # draw MediaPipe's own landmarks beside ours (1 frame in 3; docs/APP.md)
     mirror: bool = False  # mirror the view (selfie style); processing always sees the camera image
     headless: bool = False
     camera_wait: float = 10.0  # headless: seconds to wait for an absent camera before giving up; 0 = forever
