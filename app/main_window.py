@@ -85,8 +85,9 @@ class MainWindow(QMainWindow):
         store, store_problem = open_store(config.gestures)
 
         self.controls = ControlPanel(config)
-        if config.record is None:  # --record DIR names this run's folder
-            self.controls.set_record_root(self._remembered_path("record_folder") or self.controls.record_root)
+        folder = self.remembered.get("record_folder", str)
+        if folder and config.record is None:  # --record DIR names this run's folder
+            self.controls.set_record_root(Path(folder))
         self.controls.mesh_combo.setCurrentText(self.remembered.get("mesh_color", str) or "skin")
         self.gestures = GesturePanel(store, config.gesture_threshold)
         self.video = VideoPanel()
@@ -174,10 +175,6 @@ class MainWindow(QMainWindow):
 
     def _splitters(self) -> dict[str, QSplitter]:
         return {"panes": self.splitter, "centre": self.centre, "right": self.right}
-
-    def _remembered_path(self, key: str) -> Path | None:
-        value = self.remembered.get(key, str)
-        return Path(value) if value else None
 
     def remember(self) -> None:
         """Save the layout and every choice for the next run (on closing the window)."""

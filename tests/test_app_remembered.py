@@ -83,6 +83,7 @@ def test_choices_and_layout_survive_a_restart_the_command_line_wins_and_reset_re
     photos = _photos(tmp_path / "photos")
     first.open_source(str(photos))
     qtbot.waitUntil(lambda: first.controls.source_name() == f"{photos.name}/", timeout=30_000)
+    assert not c.resolution_combo.isEnabled() and not c.fps_spin.isEnabled()  # a camera's mode only
     qtbot.wait(50)
     changed = _state(first)
     assert [key for key in changed if changed[key] == defaults[key]] == []  # every one of them moved
