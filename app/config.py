@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .personal_weights import PERSONAL_WEIGHTS
+
 __all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES", "DEFAULT_SETTINGS"]
 
 # The user's own gesture store; until it exists the shipped starters (app/starter_gestures.json) are used.
@@ -48,6 +50,8 @@ class AppConfig:
     gesture_threshold: float = 0.6  # confidence needed to report a gesture
     settings_file: Path | None = None  # the window's remembered choices; None: none (parse_args: DEFAULT_SETTINGS)
     given: frozenset[str] = frozenset()  # fields set on the command line: they win over remembered ones
+    personal_weights: Path = PERSONAL_WEIGHTS  # where fine-tunes of recordings go, one folder each
+    finetune_minutes: float = 6.0  # training time of "Fine-tune on this session" (dirnet.finetune)
 
     def __post_init__(self) -> None:
         if self.exit_mode not in _EXIT_MODES:
@@ -62,6 +66,8 @@ class AppConfig:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if not 1 <= self.max_hands <= 2:
             raise ValueError(f"--max-hands must be 1 or 2, got {self.max_hands}")
+        if self.finetune_minutes <= 0:
+            raise ValueError(f"--finetune-minutes must be > 0, got {self.finetune_minutes}")
         if self.screenshot is not None and self.headless:
             raise ValueError("--screenshot needs the window; drop --headless")
 
@@ -102,6 +108,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help=f"window: start from the defaults and remember nothing of this run "
                         f"(otherwise layout and choices are kept in {DEFAULT_SETTINGS})")
+    p.add_argument("--personal-weights", type=Path, default=PERSONAL_WEIGHTS, metavar="DIR",
+                   help="where fine-tunes of your recordings are written and listed (default %(default)s)")
+    p.add_argument("--finetune-minutes", type=float, default=6.0,
+                   help="training time of 'Fine-tune on this session' (default 6)")
     return p
 
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dirnet.hand.skeleton import FINGERS, HAND_CONNECTIONS
-from dirnet.pose import HandPose
+from dirnet import FINGERS, HAND_CONNECTIONS, Box, HandPose, crop_matrix, transform_points, warp
 
 from .pipeline import MEDIAPIPE_EVERY, FrameResult
 
@@ -178,26 +177,26 @@ def _pt(x: float, y: float) -> tuple[int, int]:
     return int(round(float(x))), int(round(float(y)))
 
 
-def loop_heatmaps(pose: HandPose, crop_res: int, res: int) -> np.ndarray:
-    """Uncertainty heatmaps of every executed loop, as in the paper's Fig. 4.
+def loop_heatmaps(pose: HandPose, res: int) -> np.ndarray:
+    """Uncertainty heatmaps of every executed loop over the box DIR-Net saw, as in the paper's Fig. 4.
 
     Each joint is a 2D Gaussian at its predicted position with its predicted per-axis variance,
     scaled to unit volume, so confident joints are small bright spots and uncertain ones wide,
     faint blobs. All loops share one normalisation so they can be compared.
 
     Args:
-        pose: DIR-Net's result; uses pose.trace[l].joints2d / var2d (crop px, px^2).
-        crop_res: side of the crop the pose refers to (px).
-        res: side of each heatmap (px).
+        pose: DIR-Net's result; uses pose.box and pose.trace[l].joints2d / var2d (image px, px^2).
+        res: side of each heatmap (px); the map covers pose.box.
 
     Returns:
         (L, res, res) float32 in [0, 1], one map per loop.
     """
-    k = res / crop_res
+    to_map = crop_matrix(pose.box, res)
+    k = res / pose.box.size
     grid = np.arange(res, dtype=np.float32)
     maps = np.empty((len(pose.trace), res, res), np.float32)
     for l, loop in enumerate(pose.trace):
-        mu = loop.joints2d.astype(np.float32) * k + (k - 1) / 2  # pixel-centre convention
+        mu = transform_points(loop.joints2d, to_map).astype(np.float32)
         sd = np.maximum(np.sqrt(np.maximum(loop.var2d, 0.0)).astype(np.float32) * k, 0.7)
         gx = np.exp(-0.5 * ((grid[None] - mu[:, :1]) / sd[:, :1]) ** 2) / sd[:, :1]  # (21, res)
         gy = np.exp(-0.5 * ((grid[None] - mu[:, 1:]) / sd[:, 1:]) ** 2) / sd[:, 1:]
@@ -208,18 +207,19 @@ def loop_heatmaps(pose: HandPose, crop_res: int, res: int) -> np.ndarray:
     return maps
 
 
-def heatmap_images(crop: np.ndarray, heatmaps: np.ndarray) -> list[np.ndarray]:
-    """Each heatmap coloured (inferno) over a dimmed grey copy of the crop.
+def heatmap_images(image: np.ndarray, box: Box, heatmaps: np.ndarray) -> list[np.ndarray]:
+    """Each heatmap coloured (inferno) over a dimmed grey copy of the box's region of the image.
 
     Args:
-        crop: (R, R, 3) uint8 RGB crop DIR-Net saw.
+        image: (H, W, 3) uint8 RGB the pose was estimated on (e.g. the frame).
+        box: the region the heatmaps cover (pose.box).
         heatmaps: (L, r, r) float32 in [0, 1] from loop_heatmaps.
 
     Returns:
         L images (r, r, 3) uint8 RGB.
     """
     res = heatmaps.shape[-1]
-    grey = cv2.cvtColor(cv2.resize(crop, (res, res), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    grey = cv2.cvtColor(warp(image, crop_matrix(box, res), res), cv2.COLOR_RGB2GRAY)
     backdrop = cv2.cvtColor((grey * 0.45).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     images = []
     for heat in heatmaps:

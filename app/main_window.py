@@ -1,6 +1,6 @@
 """MainWindow: lays out the panels and wires the capture thread, the worker and the widgets.
 
-Threads (STYLE.md 10): CaptureThread reads frames and hands them straight to InferenceWorker
+Threads: CaptureThread reads frames and hands them straight to InferenceWorker
 (a direct, thread-safe call: frames never pass through the UI thread); the worker emits one
 `Processed` per frame. The UI records every result cheaply (plots' ring buffers, gesture events)
 and redraws at most 30 times a second through a pg.SignalProxy, so it never falls behind; each
@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 from .capture import CaptureThread
 from .config import AppConfig
 from .controls import ControlPanel
+from .finetune_panel import FinetunePanel
 from .gesture_panel import GesturePanel
 from .gestures import open_store
 from .headless import settings_from_config
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
             self.controls.set_record_root(Path(folder))
         self.controls.mesh_combo.setCurrentText(self.remembered.get("mesh_color", str) or "skin")
         self.gestures = GesturePanel(store, config.gesture_threshold)
+        self.finetune = FinetunePanel(config.personal_weights, config.finetune_minutes, config.weights)
         self.video = VideoPanel()
         self.stats = StatsPanel(deferred=True)  # its plots come after the first frame (their cost)
         self.heatmaps = HeatmapPanel()
@@ -126,6 +128,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(_scrolled(self.controls), "Controls")
         self.tabs.addTab(_scrolled(self.gestures), "Gestures")
+        self.tabs.addTab(_scrolled(self.finetune), "Your hand")
         self.tabs.setMinimumWidth(270)
         self.tabs.setMaximumWidth(400)
 
@@ -280,6 +283,10 @@ class MainWindow(QMainWindow):
         g.capture_requested.connect(worker.capture_gesture)
         g.gestures_changed.connect(worker.set_gestures)
         g.errored.connect(self._error)
+        f = self.finetune
+        worker.recording_changed.connect(f.recording_changed)
+        f.weights_requested.connect(self._switch_weights)
+        f.errored.connect(self._error)
 
     def start(self) -> None:
         """Start the worker (it loads DIR-Net and MediaPipe) and open the configured source.
@@ -373,6 +380,10 @@ class MainWindow(QMainWindow):
         self.settings = replace(self.settings, **changes)
         self.worker.set_settings(self.settings)
 
+    def _switch_weights(self, weights: Path | None) -> None:
+        self._status(f"loading {weights or 'the shipped weights'}…")
+        self.worker.set_weights(weights)
+
     def _record(self, on: bool) -> None:
         if on:
             self.worker.start_recording(self.controls.record_root)
@@ -415,6 +426,7 @@ class MainWindow(QMainWindow):
 
     def _estimator_ready(self, info) -> None:
         self._mark("dirnet")
+        self.finetune.set_current(info.weights)
         self.controls.set_estimator_info(info)
         self.heatmaps.set_max_loops(info.max_loops)
         self.stats.set_max_loops(info.max_loops)
@@ -439,7 +451,7 @@ class MainWindow(QMainWindow):
         self.video.set_image(processed.image)
         if hasattr(self.mesh, "set_hands"):
             self.mesh.set_hands(hands, [h.box.cx for h in hands])
-        self.heatmaps.set_hand(hands[0] if hands else None)
+        self.heatmaps.set_hand(hands[0] if hands else None, processed.result.frame)
         self.gestures.set_hands(hands)
         now = time.monotonic()
         if now - self._stats_drawn >= _STATS_PERIOD_S:
@@ -526,6 +538,7 @@ class MainWindow(QMainWindow):
     def stop_threads(self) -> None:
         """Stop capture, then the worker (which finalises any recording). Safe to call twice."""
         self._start_pending = False  # closed before the first paint: never start them
+        self.finetune.job.stop()  # the child removes what it wrote
         self.capture.stop()
         self.worker.stop()
 

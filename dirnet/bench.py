@@ -11,9 +11,9 @@ every contender alike, it times:
 - MediaPipe Hands 0.10.21 lite and full (model_complexity 0 / 1) in tracking mode
   (static_image_mode=False), `MediaPipeHands.process(frame)` per frame (dirnet.mediapipe_hands:
   MediaPipe plus reading its landmarks into arrays);
-- the app's per-frame path from decoded frame to result in frame px: crop with `dirnet.crop`,
-  `Estimator.estimate` (accelerated, default exits), map joints and variances back to the frame;
-  for one hand, and for two (the hand's crop plus its mirror image as a left hand).
+- the app's per-frame path from decoded frame to result in frame px: `Estimator.estimate(frame,
+  hands, boxes=...)` on the fast path with default exits (it cuts the crops and maps the results
+  back); for one hand, and for two (the same box again, run as a left hand: its mirror image).
 
 Warm-up frames are run but not timed. Reports median and 90th percentile in ms, parameters,
 GFLOPs per loop count and the ratios to the targets (DIR-Net per crop with default exits <= 0.5x
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -37,10 +36,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .crop import box_from_points, crop_matrix, invert_affine, transform_points, warp
+from .cli import EXIT_USAGE, configure_logging, fail
+from .crop import box_from_points, crop_matrix, warp
 from .exits import EXIT_MODES, run_with_exits
 from .mediapipe_hands import MediaPipeHands
-from .runtime import BACKENDS, FastDIRNet, accelerate, configure_threads, images_to_tensor
+from .runtime import BACKENDS, FastDIRNet, configure_threads, images_to_tensor
 
 __all__ = ["BenchConfig", "run_bench", "format_table", "main", "TARGET_DIRNET_VS_LITE",
            "TARGET_PIPELINE_VS_FULL"]
@@ -107,8 +107,8 @@ def _load_clip(config: BenchConfig) -> tuple[list[np.ndarray], np.ndarray]:
     return frames, landmarks[:len(frames)]
 
 
-def _load_estimator(config: BenchConfig):
-    """The Estimator to time and a description of its weights."""
+def _load_estimator(config: BenchConfig, threads: int):
+    """The Estimator to time (on config.backend) and a description of its weights."""
     from .config import DIRNetConfig
     from .estimator import DEFAULT_WEIGHTS, Estimator
     from .hand import create_hand_model
@@ -123,42 +123,30 @@ def _load_estimator(config: BenchConfig):
                                        input_res=config.input_res or base.input_res)
         hand = create_hand_model(cfg.hand_model)
         cfg = DIRNetConfig.from_dict({**cfg.to_dict(), "num_shape": hand.num_shape})
-        return (Estimator(DIRNet(cfg, hand), is_trained=False),
+        return (Estimator(DIRNet(cfg, hand), is_trained=False, backend=config.backend, threads=threads),
                 "untrained (--preset/--res; exits follow untrained gate/variance heads)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "untrained" is reported in the output
-        estimator = Estimator.from_pretrained(config.weights, fast=False)  # accelerated below per --backend
+        estimator = Estimator.from_pretrained(config.weights, backend=config.backend, threads=threads)
     if not estimator.is_trained:
         return estimator, "untrained (no weights; exits follow untrained gate/variance heads)"
     return estimator, str(checkpoint_paths(config.weights or DEFAULT_WEIGHTS)[0])
 
 
-def _pipeline(estimator, frame: np.ndarray, boxes, hands: list[str]) -> list:
-    """The app's per-frame work after capture: crop, estimate, back to frame px (app/pipeline.py)."""
-    res = estimator.input_res
-    matrices = [crop_matrix(box, res) for box in boxes]
-    crops = [warp(frame, m, res) for m in matrices]
-    if len(crops) == 2:  # the second hand is the first one's mirror image, handed "left"
-        crops[1] = np.ascontiguousarray(crops[0][:, ::-1])
-    poses = estimator.estimate(crops, hands)  # default exits
-    out = []
-    for m, pose in zip(matrices, poses):
-        to_frame = invert_affine(m)
-        px2 = abs(np.linalg.det(to_frame[:, :2]))
-        out.append((transform_points(pose.joints2d, to_frame).astype(np.float32),
-                    (pose.var2d * px2).astype(np.float32)))
-    return out
+def run_bench(config: BenchConfig, estimator, weights: str) -> dict:
+    """Time everything on the same frames; returns the report (see the module docstring).
 
-
-def run_bench(config: BenchConfig) -> dict:
-    """Time everything on the same frames; returns the report (see the module docstring)."""
+    Args:
+        config: the command's settings.
+        estimator, weights: from `_load_estimator` (the Estimator and a description of its weights).
+    """
     from .flops import count_stage_flops
 
-    threads = configure_threads(config.threads)
     frames, landmarks = _load_clip(config)
-    estimator, weights = _load_estimator(config)
-    fast: FastDIRNet = accelerate(estimator, backend=config.backend, threads=threads).model
-    model = fast.source
+    if estimator.backend != config.backend:
+        raise ValueError(f"the {config.backend} backend could not be built (see the log)")
+    fast: FastDIRNet = estimator.runner
+    model = estimator.model
     cfg, res = model.cfg, estimator.input_res
     d = estimator.defaults
 
@@ -187,8 +175,8 @@ def run_bench(config: BenchConfig) -> dict:
             for name, tracker in trackers.items():
                 hands = _timed(lambda: tracker.process(frame), times[name], record)
                 found[name] += int(record and bool(hands))
-            _timed(lambda: _pipeline(estimator, frame, [box], ["right"]), times["pipeline_1"], record)
-            _timed(lambda: _pipeline(estimator, frame, [box, box], ["right", "left"]),
+            _timed(lambda: estimator.estimate(frame, ["right"], boxes=[box]), times["pipeline_1"], record)
+            _timed(lambda: estimator.estimate(frame, ["right", "left"], boxes=[box, box]),
                    times["pipeline_2"], record)
     finally:
         for tracker in trackers.values():
@@ -198,21 +186,21 @@ def run_bench(config: BenchConfig) -> dict:
     timed = len(frames) - config.warmup
     stats = {k: _stats(v) for k, v in times.items() if v}
     report = {
-        "dirnet_ms": stats[f"fast exit={d.exit}"]["median"],
+        "dirnet_ms": stats[f"fast exit={d.exit_mode}"]["median"],
         "mediapipe_lite_ms": stats["mediapipe_lite"]["median"] if trackers else None,
         "mediapipe_full_ms": stats["mediapipe_full"]["median"] if trackers else None,
         "pipeline_ms": stats["pipeline_1"]["median"],
         "pipeline_two_hands_ms": stats["pipeline_2"]["median"],
-        "dirnet_eager_ms": stats[f"eager exit={d.exit}"]["median"],
+        "dirnet_eager_ms": stats[f"eager exit={d.exit_mode}"]["median"],
         "latency_ms": stats,
         "mean_loops": {k: round(float(np.mean(v)), 3) for k, v in loops_used.items()},
         "mediapipe_hand_found": {k: f"{v}/{timed}" for k, v in found.items()},
         "params": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("hand.")),
-        "gflops": {l: round(stage.gflops(l, gate=d.exit == "gate"), 4) for l in range(1, cfg.max_loops + 1)},
+        "gflops": {l: round(stage.gflops(l, gate=d.exit_mode == "gate"), 4) for l in range(1, cfg.max_loops + 1)},
         "stage_mflops": {k: round(v / 1e6, 3) for k, v in asdict(stage).items()},
         "config": {"preset": cfg.preset, "input_res": res, "max_loops": cfg.max_loops,
                    "loop_point": cfg.loop_point, "feedback": cfg.feedback},
-        "defaults": asdict(d), "weights": weights, "backend": config.backend, "threads": threads,
+        "defaults": asdict(d), "weights": weights, "backend": config.backend, "threads": config.threads,
         "frames": timed, "warmup": config.warmup, "torch": torch.__version__,
         "cpu": f"{os.cpu_count()} logical CPUs",
     }
@@ -249,11 +237,11 @@ def format_table(report: dict) -> str:
                        ("pipeline_1", "pipeline 1 hand"), ("pipeline_2", "pipeline 2 hands*")):
         if key in lat:
             lines.append(f"{label:17} {lat[key]['median']:>8.2f} {lat[key]['p90']:>6.2f}")
-    lines.append("* the second hand is the first hand's crop mirrored (run as a left hand)")
+    lines.append("* the second hand is the first hand's box again, run as a left hand (its mirror image)")
     if "ratios" in report:
         r = report["ratios"]
         verdict = lambda v, t: "meets" if v <= t else "MISSES"  # noqa: E731
-        lines += ["", f"ratios of medians (exit={report['defaults']['exit']}):",
+        lines += ["", f"ratios of medians (exit={report['defaults']['exit_mode']}):",
                   f"DIR-Net per crop / MediaPipe lite = {r['dirnet_vs_lite']:.2f}  "
                   f"target <= {TARGET_DIRNET_VS_LITE}: {verdict(r['dirnet_vs_lite'], TARGET_DIRNET_VS_LITE)}",
                   f"pipeline 1 hand / MediaPipe full = {r['pipeline_vs_full']:.2f}  "
@@ -289,12 +277,16 @@ def _parse(argv: list[str] | None) -> BenchConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = _parse(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    configure_logging()
+    threads = configure_threads(config.threads)
     try:
-        report = run_bench(config)
+        estimator, weights = _load_estimator(config, threads)
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        report = run_bench(config, estimator, weights)
     except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"dirnet.bench: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     print(json.dumps(report) if config.json else format_table(report))
     return 0
 

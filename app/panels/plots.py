@@ -13,8 +13,8 @@ import pyqtgraph as pg
 
 __all__ = ["StatsPanel", "STAGES"]
 
-STAGES = ("detect", "crop", "dirnet", "post", "total")  # timings plotted, in ms
-_STAGE_COLORS = ("#ffb74d", "#4fc3f7", "#ba68c8", "#81c784", "#eceff1")
+STAGES = ("detect", "dirnet", "post", "total")  # timings plotted, in ms
+_STAGE_COLORS = ("#ffb74d", "#ba68c8", "#81c784", "#eceff1")
 _HISTORY = 300  # frames kept
 _MIN_PLOT_W = 250  # px: below this per plot in one row, the plots go 2x2
 _TEXT_PT = 9  # tick, axis and legend text; titles one point larger

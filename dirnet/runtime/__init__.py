@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from .cache import DEFAULT_CACHE, cache_key, cached_stage_graphs
-from .engine import BACKENDS, FastDIRNet, accelerate, configure_threads, images_to_tensor
+from .engine import BACKENDS, FastDIRNet, configure_threads, images_to_tensor
 from .onnx import OPSET, StageGraph, create_session, stage_graphs
 from .stages import HEAD_OUTPUTS, InferenceStages, fold_conv_bn
 
-__all__ = ["BACKENDS", "FastDIRNet", "accelerate", "configure_threads", "images_to_tensor",
+__all__ = ["BACKENDS", "FastDIRNet", "configure_threads", "images_to_tensor",
            "OPSET", "StageGraph", "create_session", "stage_graphs", "HEAD_OUTPUTS",
            "InferenceStages", "fold_conv_bn", "DEFAULT_CACHE", "cache_key", "cached_stage_graphs"]

@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..cli import fail
 from ..config import DIRNetConfig
 from ..exits import ExitPolicy, run_with_exits
 from ..hand import create_hand_model
@@ -166,15 +167,17 @@ def op_tables(preset: str, res: int, loops: int, rows: int = 12) -> dict:
 
 def sweep(models: Sequence[str], frames: int = 150, warmup: int = 10) -> dict:
     """FastDIRNet at each "preset:res" and every loop count, interleaved with MediaPipe lite/full."""
-    from ..bench import BenchConfig, _load_clip, _mediapipe
+    from ..bench import BenchConfig, _load_clip
     from ..crop import box_from_points, crop_matrix, warp
+    from ..mediapipe_hands import MediaPipeHands
 
     clip, landmarks = _load_clip(BenchConfig(frames=frames, warmup=warmup))
     nets = {}
     for spec in models:
         preset, res = spec.split(":")
         nets[spec] = FastDIRNet(_model(preset, int(res)))
-    trackers = {"mediapipe_lite": _mediapipe(0), "mediapipe_full": _mediapipe(1)}
+    trackers = {f"mediapipe_{name}": MediaPipeHands(static=False, max_hands=1, model_complexity=complexity)
+                for name, complexity in (("lite", 0), ("full", 1))}
     times: dict[str, list[float]] = collections.defaultdict(list)
     try:
         for i, (frame, points) in enumerate(zip(clip, landmarks)):
@@ -223,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                   "ops": lambda p, r: op_tables(p, r, args.loops)}[args.what]
             results = {f"{args.preset}:{res}": fn(args.preset, res) for res in args.res}
     except (FileNotFoundError, ValueError) as exc:
-        print(f"dirnet.runtime.profile: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     print(json.dumps({"what": args.what, "threads": args.threads,
                       "load_avg_1min": [round(load, 2), round(os.getloadavg()[0], 2)], **results}, indent=None))
     return 0
