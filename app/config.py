@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from dirnet import EXIT_MODES
+
 from .personal_weights import PERSONAL_WEIGHTS
 
 __all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES", "DEFAULT_SETTINGS"]
@@ -16,8 +18,6 @@ _CONFIG_HOME = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
 DEFAULT_GESTURES = _CONFIG_HOME / "dirnet" / "gestures.json"
 # What the window remembers between runs (app/remembered.py).
 DEFAULT_SETTINGS = _CONFIG_HOME / "dirnet" / "app.ini"
-
-_EXIT_MODES = ("none", "variance", "gate")
 
 
 @dataclass
@@ -39,7 +39,7 @@ class AppConfig:
     min_cutoff: float = 1.0  # One Euro: Hz of the still-hand cut-off (lower = steadier, laggier)
     beta: float = 0.05  # One Euro: how fast the cut-off rises with speed (higher = less lag)
     max_hands: int = 2
-    show_mediapipe: bool = False  # draw MediaPipe's own landmarks beside ours (costs ~17 ms/frame)
+    show_mediapipe: bool = False  # draw MediaPipe's own landmarks beside ours (1 frame in 3; docs/APP.md)
     mirror: bool = False  # mirror the view (selfie style); processing always sees the camera image
     headless: bool = False
     camera_wait: float = 10.0  # headless: seconds to wait for an absent camera before giving up; 0 = forever
@@ -54,8 +54,8 @@ class AppConfig:
     finetune_minutes: float = 6.0  # training time of "Fine-tune on this session" (dirnet.finetune)
 
     def __post_init__(self) -> None:
-        if self.exit_mode not in _EXIT_MODES:
-            raise ValueError(f"exit mode must be one of {_EXIT_MODES}, got {self.exit_mode!r}")
+        if self.exit_mode not in EXIT_MODES:
+            raise ValueError(f"exit mode must be one of {EXIT_MODES}, got {self.exit_mode!r}")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
         if self.max_loops is not None and self.max_loops < 1:
@@ -83,7 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device for DIR-Net")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for DIR-Net (default 1: capture, MediaPipe and the UI need the rest)")
-    p.add_argument("--exit", dest="exit_mode", choices=_EXIT_MODES, default="gate",
+    p.add_argument("--exit", dest="exit_mode", choices=EXIT_MODES, default="gate",
                    help="dynamic exit policy")
     p.add_argument("--tau-gate", type=float, help="gate softmax temperature (higher exits earlier)")
     p.add_argument("--tau-var", type=float, help="variance threshold for --exit variance")

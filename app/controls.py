@@ -55,8 +55,9 @@ _TIPS = {
     "min_cutoff": "Cut-off frequency (Hz) while the hand is still: lower is steadier but lags more.",
     "beta": "How fast the cut-off rises with the hand's speed: higher lags less on quick moves but "
             "jitters more.",
-    "mediapipe": "Draw MediaPipe's own landmarks (thin cyan) beside ours for comparison. Costs one "
-                 "MediaPipe tracking pass per frame (about 10-20 ms on a laptop CPU).",
+    "mediapipe": "Draw MediaPipe's own landmarks beside ours for comparison: magenta dashes and hollow "
+                 "rings (legend bottom left). MediaPipe runs on 1 frame in 3 for it, reusing the "
+                 "tracker's detections; that took 13-35% of the frame rate on a 2-core CPU (docs/APP.md).",
     "mesh": "Colour the 3D mesh by skin, or by DIR-Net's predicted 3D uncertainty (scale under the mesh).",
     "record": "Record into a new session folder: raw.mp4, annotated.mp4, frames.jsonl (every joint "
               "per frame) and session.json.",

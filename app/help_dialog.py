@@ -31,6 +31,9 @@ _PANELS = (
      "Reset layout and settings puts them back to the defaults."),
     ("Gestures tab", "The recognised gesture, your gesture list (capture, rename, delete with undo, "
      "reset to the starters, import, export) and a log of gesture changes."),
+    ("Your hand tab", "Which DIR-Net weights the tracker uses: the shipped ones or one of your "
+     "fine-tunes. After a recording, Fine-tune on this session trains DIR-Net on your hand for a few "
+     "minutes while tracking goes on, then offers the new weights (Back returns to the previous ones)."),
 )
 
 

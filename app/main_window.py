@@ -1,4 +1,7 @@
-"""MainWindow: lays out the panels and wires the capture thread, the worker and the widgets.
+"""MainWindow: builds the panels and wires the capture thread, the worker and the widgets.
+
+Around it: window_layout arranges the panels, menus holds the menus and shortcuts, window_memory
+restores and saves the layout and choices, messages says what goes wrong.
 
 Threads: CaptureThread reads frames and hands them straight to InferenceWorker
 (a direct, thread-safe call: frames never pass through the UI thread); the worker emits one
@@ -18,12 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyqtgraph as pg
-from PyQt6.QtCore import QByteArray, Qt, QTimer
-from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
-from PyQt6.QtWidgets import (
-    QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
-)
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QGuiApplication
+from PyQt6.QtWidgets import QLabel, QMainWindow, QWidget
 
+from . import window_memory
 from .capture import CaptureThread
 from .config import AppConfig
 from .controls import ControlPanel
@@ -31,7 +33,9 @@ from .finetune_panel import FinetunePanel
 from .gesture_panel import GesturePanel
 from .gestures import open_store
 from .headless import settings_from_config
-from .help_dialog import HelpDialog, show_about
+from .help_dialog import HelpDialog
+from .menus import add_menus
+from .messages import Messages
 from .panels.colorbar import ColorBar
 from .panels.heatmaps import HeatmapPanel
 from .panels.plots import StatsPanel
@@ -39,13 +43,12 @@ from .panels.video import VideoPanel
 from .recording import RecordingError, check_writable
 from .remembered import CONFIG_FIELDS, Remembered
 from .startup import STEPS, StartupLog
+from .window_layout import Panes, fit_to_screen
 from .worker import InferenceWorker, Processed
 
 __all__ = ["MainWindow", "gl_available"]
 
-_BANNER_S = 10.0  # an error stays above the video this long unless it repeats
 _STATS_PERIOD_S = 0.2  # plots redraw 5x a second: repainting their axes costs ~5 ms each time
-_DEFAULT_SIZE = (1600, 960)  # shrunk to the screen: the layout works from 1280x720 up
 
 
 def gl_available() -> bool:
@@ -70,14 +73,10 @@ class MainWindow(QMainWindow):
         self._result_times = (0.0, 0.0)  # monotonic times of the first and the latest processed frame
         self.shown: Processed | None = None  # the result every panel shows now
         self._stats_drawn = 0.0
-        self._last_error = ""
-        self._error_until = 0.0
         self._recording_since: float | None = None  # monotonic start of the session being recorded
-        self._notice = ""  # e.g. "no camera found: showing the built-in demo"; until the source changes
         self._source_name: str | None = None
         self._source_asked: str | None = None  # the spec last given to the capture thread
-        self._source_spec: str | None = None  # the spec of the source playing (remembered on close)
-        self._capture_message = ""  # the last source failure: cleared when a source opens
+        self.source_spec: str | None = None  # the spec of the source playing (remembered on close)
         self._reading_held = False  # capture waits for the worker to finish starting
         self._start_pending = False  # start() was called; the threads start after the first paint
         self._record_at_start = False  # --record given and its folder usable
@@ -86,21 +85,23 @@ class MainWindow(QMainWindow):
         store, store_problem = open_store(config.gestures)
 
         self.controls = ControlPanel(config)
-        if config.record is None:  # --record DIR names this run's folder
-            self.controls.set_record_root(self._remembered_path("record_folder") or self.controls.record_root)
-        self.controls.mesh_combo.setCurrentText(self.remembered.get("mesh_color", str) or "skin")
         self.gestures = GesturePanel(store, config.gesture_threshold)
         self.finetune = FinetunePanel(config.personal_weights, config.finetune_minutes, config.weights)
         self.video = VideoPanel()
         self.stats = StatsPanel(deferred=True)  # its plots come after the first frame (their cost)
         self.heatmaps = HeatmapPanel()
         self.colorbar = ColorBar()
-        self.colorbar.setVisible(self.controls.mesh_combo.currentText() == "uncertainty")
         # the 3D view (PyOpenGL, a GL context) is built after the first frame: see _add_mesh_view
         self.mesh: QWidget = QLabel("3D view: starting…" if gl_available() else
                                     "3D view needs OpenGL (not available on this display)")
         self.mesh.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._layout()
+        self.panes = Panes({"Controls": self.controls, "Gestures": self.gestures, "Your hand": self.finetune},
+                           self.video, self.stats, self.mesh, self.colorbar, self.heatmaps)
+        self.setCentralWidget(self.panes)
+        fit_to_screen(self, self.panes)
+        window_memory.restore(self)
+        self.colorbar.setVisible(self.controls.mesh_combo.currentText() == "uncertainty")
+        self.messages = Messages(self.video, self.statusBar())
 
         self.capture = CaptureThread(self)
         self.worker = InferenceWorker(config.weights, config.device, self.settings, config.mirror,
@@ -109,116 +110,20 @@ class MainWindow(QMainWindow):
         self._proxy = pg.SignalProxy(self.worker.result_ready, rateLimit=30, slot=self._show)
         self._status_labels()
         self._help: HelpDialog | None = None
-        self.shortcuts = self._actions()
+        self.shortcuts = add_menus(self)
         # Python only sees Ctrl+C while it runs; a slow tick lets the SIGINT handler fire.
         self._tick = QTimer(self)
-        self._tick.timeout.connect(self._expire_banner)
+        self._tick.timeout.connect(self.messages.expire)
         self._tick.timeout.connect(self._show_recording_time)
         self._tick.start(250)
         self.gestures.gestures_changed.emit(dict(store.gestures))
         if store_problem:
-            self._error(store_problem)
+            self.messages.error(store_problem)
         for problem in self.remembered.problems:
-            self._error(problem)
+            self.messages.error(problem)
         self._update_loading()
 
-    # ---- layout --------------------------------------------------------------------------------
-    def _layout(self) -> None:
-        self.tabs = QTabWidget()
-        self.tabs.addTab(_scrolled(self.controls), "Controls")
-        self.tabs.addTab(_scrolled(self.gestures), "Gestures")
-        self.tabs.addTab(_scrolled(self.finetune), "Your hand")
-        self.tabs.setMinimumWidth(270)
-        self.tabs.setMaximumWidth(400)
-
-        self.centre = QSplitter(Qt.Orientation.Vertical)
-        self.centre.addWidget(self.video)
-        self.centre.addWidget(self.stats)
-        self.stats.setMinimumHeight(150)
-
-        self.right = QSplitter(Qt.Orientation.Vertical)
-        self._mesh_box = _titled("3D hand mesh (drag to rotate, wheel to zoom)", self.mesh, self.colorbar)
-        self.right.addWidget(self._mesh_box)
-        self.right.addWidget(_titled("Per-loop 2D uncertainty of the first hand (current frame)", self.heatmaps))
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        for widget in (self.tabs, self.centre, self.right):
-            self.splitter.addWidget(widget)
-            self.splitter.setCollapsible(self.splitter.indexOf(widget), False)
-        self.splitter.setStretchFactor(1, 3)
-        self.splitter.setStretchFactor(2, 2)
-        self.setCentralWidget(self.splitter)
-        self._fit_to_screen()
-        self._restore_layout()
-
-    def _fit_to_screen(self) -> None:
-        """Default size, shrunk to the screen's free area; panes shared in proportion."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        free = screen.availableGeometry() if screen is not None else None
-        width = min(_DEFAULT_SIZE[0], free.width()) if free else _DEFAULT_SIZE[0]
-        height = min(_DEFAULT_SIZE[1], free.height()) if free else _DEFAULT_SIZE[1]
-        self.resize(width, height)
-        side = max(280, min(340, width // 5))
-        self.splitter.setSizes([side, (width - side) * 3 // 5, (width - side) * 2 // 5])
-        self.centre.setSizes([height * 63 // 100, height * 37 // 100])
-        self.right.setSizes([height // 2, height // 2])
-
-    def _restore_layout(self) -> None:
-        """The size, splitter positions and tab of the last run (restoreGeometry keeps the window
-        on the screen it finds now)."""
-        geometry = self.remembered.get("window/geometry", QByteArray)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        for name, splitter in self._splitters().items():
-            state = self.remembered.get(f"window/{name}", QByteArray)
-            if state is not None:
-                splitter.restoreState(state)
-        self.tabs.setCurrentIndex(self.remembered.get("window/tab", int) or 0)
-
-    def _splitters(self) -> dict[str, QSplitter]:
-        return {"panes": self.splitter, "centre": self.centre, "right": self.right}
-
-    def _remembered_path(self, key: str) -> Path | None:
-        value = self.remembered.get(key, str)
-        return Path(value) if value else None
-
-    def remember(self) -> None:
-        """Save the layout and every choice for the next run (on closing the window)."""
-        width, height, fps = self.controls.resolution()
-        values = {name: getattr(self.settings, name) for name in CONFIG_FIELDS if hasattr(self.settings, name)}
-        values.update(source=self._source_spec or self.config.source, width=width, height=height, fps=fps,
-                      mirror=self.controls.mirror_check.isChecked(),
-                      mesh_color=self.controls.mesh_combo.currentText(), **{"window/tab": self.tabs.currentIndex()})
-        if self.controls.record_root != self.config.record:  # --record DIR is for this run only
-            values["record_folder"] = self.controls.record_root
-        if not self.isFullScreen():  # a full-screen geometry would open the next run full-screen-sized
-            values["window/geometry"] = self.saveGeometry()
-        values.update({f"window/{name}": s.saveState() for name, s in self._splitters().items()})
-        self.remembered.save(values, self.config)
-
-    def reset_to_defaults(self) -> None:
-        """Forget what was remembered and show the defaults: layout, controls and the pipeline's
-        settings (the source playing stays until another is chosen)."""
-        self.remembered.clear()
-        defaults = self.defaults
-        self.config = replace(self.config, **{name: getattr(defaults, name) for name in CONFIG_FIELDS})
-        self.controls.apply_config(defaults)
-        self.gestures.set_threshold(defaults.gesture_threshold)
-        self.settings = settings_from_config(defaults)
-        self.worker.set_settings(self.settings)
-        if self.isFullScreen() or self.isMaximized():
-            self.showNormal()
-        self.tabs.setCurrentIndex(0)
-        self._fit_to_screen()
-        self._status("layout and settings back to their defaults")
-
-    def _ask_reset(self) -> None:
-        answer = QMessageBox.question(
-            self, "Reset to defaults", "Put the window's layout and every setting (exit, smoothing, "
-            "view, camera mode, recording folder) back to the defaults? Your gestures are kept.")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.reset_to_defaults()
-
+    # ---- wiring --------------------------------------------------------------------------------
     def _status_labels(self) -> None:
         self.source_label = QLabel("no source")
         self.capture_fps_label = QLabel("capture – fps")
@@ -227,35 +132,6 @@ class MainWindow(QMainWindow):
         for label in (self.source_label, self.capture_fps_label, self.process_label):
             bar.addPermanentWidget(label)
 
-    def _actions(self) -> list[tuple[str, str]]:
-        """Menus and keyboard shortcuts; returns (description, key) pairs for the help."""
-        c, g = self.controls, self.gestures
-        menus = {
-            "&Session": [("Record / stop recording", "R", c.record_button.toggle),
-                         ("Pause / resume", "Space", self.toggle_pause),
-                         ("Reset layout and settings to defaults…", "", self._ask_reset),
-                         ("Quit", "Ctrl+Q", self.close)],
-            "&Model": [("Next exit mode (gate, variance, none)", "E", c.cycle_exit_mode)],
-            "&View": [("Show MediaPipe's landmarks", "M", c.mediapipe_check.toggle),
-                      ("Full screen", "F11", self.toggle_full_screen)],
-            "&Gestures": [("Capture a gesture (type its name first)", "G", self._capture_gesture),
-                          ("Undo the last gesture delete", "Ctrl+Z", g.undo_delete)],
-            "&Help": [("Help: panels and shortcuts", "F1", self.show_help),
-                      ("About", "", lambda: show_about(self))],
-        }
-        shortcuts = []
-        for title, entries in menus.items():
-            menu = self.menuBar().addMenu(title)
-            for text, key, slot in entries:
-                action = QAction(text, self)
-                if key:
-                    action.setShortcut(QKeySequence(key))
-                    shortcuts.append((text, key))
-                action.triggered.connect(lambda _checked=False, slot=slot: slot())
-                menu.addAction(action)
-        return shortcuts
-
-    # ---- wiring --------------------------------------------------------------------------------
     def _connect(self) -> None:
         cap, worker = self.capture, self.worker
         direct = Qt.ConnectionType.DirectConnection  # thread-safe slots: skip the UI thread
@@ -263,16 +139,16 @@ class MainWindow(QMainWindow):
         cap.source_opened.connect(worker.source_changed, direct)
         cap.source_opened.connect(self._source_opened)
         cap.errored.connect(self._capture_error)
-        cap.notice.connect(self._set_notice)
-        cap.status.connect(self._status)
+        cap.notice.connect(self.messages.notice)
+        cap.status.connect(self.messages.status)
         cap.fps_updated.connect(lambda fps: self.capture_fps_label.setText(f"capture {fps:.0f} fps"))
         worker.result_ready.connect(self._on_result)
         worker.loading.connect(self._loading_step)
         worker.estimator_ready.connect(self._estimator_ready)
         worker.detector_ready.connect(lambda: self._mark("mediapipe"))
         worker.ready.connect(self._worker_ready)
-        worker.errored.connect(self._error)
-        worker.status.connect(self._status)
+        worker.errored.connect(self.messages.error)
+        worker.status.connect(self.messages.status)
         worker.recording_changed.connect(self.controls.set_recording)
         worker.recording_changed.connect(self._recording_changed)
         worker.gesture_captured.connect(self.gestures.add_captured)
@@ -285,11 +161,11 @@ class MainWindow(QMainWindow):
         c.mesh_color_changed.connect(lambda mode: self.colorbar.setVisible(mode == "uncertainty"))
         g.capture_requested.connect(worker.capture_gesture)
         g.gestures_changed.connect(worker.set_gestures)
-        g.errored.connect(self._error)
+        g.errored.connect(self.messages.error)
         f = self.finetune
         worker.recording_changed.connect(f.recording_changed)
         f.weights_requested.connect(self._switch_weights)
-        f.errored.connect(self._error)
+        f.errored.connect(self.messages.error)
 
     def start(self) -> None:
         """Start the worker (it loads DIR-Net and MediaPipe) and open the configured source.
@@ -304,7 +180,7 @@ class MainWindow(QMainWindow):
             try:
                 check_writable(self.config.record)  # now, before anything loads
             except RecordingError as exc:
-                self._error(str(exc))
+                self.messages.error(str(exc))
                 self._record_at_start = False
         self._start_pending = True
         if "window" in self.startup.marks:
@@ -333,7 +209,7 @@ class MainWindow(QMainWindow):
         mesh = MeshPanel()
         mesh.set_color_mode(self.controls.mesh_combo.currentText())
         self.controls.mesh_color_changed.connect(mesh.set_color_mode)
-        self._mesh_box.layout().replaceWidget(self.mesh, mesh)
+        self.panes.replace_mesh(self.mesh, mesh)
         self.mesh.deleteLater()
         self.mesh = mesh
 
@@ -384,7 +260,7 @@ class MainWindow(QMainWindow):
         self.worker.set_settings(self.settings)
 
     def _switch_weights(self, weights: Path | None) -> None:
-        self._status(f"loading {weights or 'the shipped weights'}…")
+        self.messages.status(f"loading {weights or 'the shipped weights'}…")
         self.worker.set_weights(weights)
 
     def _record(self, on: bool) -> None:
@@ -407,25 +283,16 @@ class MainWindow(QMainWindow):
     def _source_opened(self, name: str, fps: float) -> None:
         self._mark("source")
         self._source_name = name
-        self._source_spec = self._source_asked
+        self.source_spec = self._source_asked
         self.source_label.setText(f"{name} @ {fps:.0f} fps")
         self.controls.show_source(name)
-        self._notice = ""
-        if self._last_error == self._capture_message:  # other errors (e.g. weights) stay up
-            self._clear_error()
-        self._update_banner()
-        self._status(f"opened {name}")
+        self.messages.source_opened()
+        self.messages.status(f"opened {name}")
 
     def _capture_error(self, message: str) -> None:
         """A source failed: say so, and make the source box name what really plays."""
-        self._capture_message = message
-        self._error(message)
+        self.messages.source_error(message)
         self.controls.show_source(self._source_name)
-
-    def _set_notice(self, message: str) -> None:
-        print(message, file=sys.stderr)
-        self._notice = message
-        self._update_banner()
 
     def _estimator_ready(self, info) -> None:
         self._mark("dirnet")
@@ -464,52 +331,39 @@ class MainWindow(QMainWindow):
         if self.startup.mark("frame"):
             self._first_frame_shown()
 
-    def _error(self, message: str) -> None:
-        """Show a problem above the video and, once per distinct message, on stderr."""
-        if message != self._last_error:
-            print(message, file=sys.stderr)
-        self._last_error = message
-        self._error_until = time.monotonic() + _BANNER_S
-        self._update_banner()
-        self.statusBar().showMessage(message, int(_BANNER_S * 1000))
-
-    def _update_banner(self) -> None:
-        """An error if there is one, else the standing notice, else nothing."""
-        if self._last_error:
-            self.video.set_message(self._last_error, "error")
-        else:
-            self.video.set_message(self._notice, "notice")
-
-    def _clear_error(self) -> None:
-        self._last_error = ""
-        self._update_banner()
-
-    def _expire_banner(self) -> None:
-        if self._last_error and time.monotonic() > self._error_until:
-            self._clear_error()
-
-    def _status(self, message: str) -> None:
-        if message.endswith("is back"):
-            self._clear_error()
-        self.statusBar().showMessage(message, 5000)
-
     # ---- actions -------------------------------------------------------------------------------
     def toggle_pause(self) -> None:
         self._reading_held = False  # the user decides from now on
         paused = not self.capture.is_paused()
         self.capture.set_paused(paused)
-        self._status("paused (Space resumes)" if paused else "resumed")
+        self.messages.status("paused (Space resumes)" if paused else "resumed")
 
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
-    def _capture_gesture(self) -> None:
-        self.tabs.setCurrentIndex(1)
+    def capture_gesture(self) -> None:
+        self.panes.tabs.setCurrentIndex(1)
         if self.gestures.name_edit.text().strip():
             self.gestures.capture()
         else:
             self.gestures.name_edit.setFocus()
-            self._status("type the gesture's name, then press Enter")
+            self.messages.status("type the gesture's name, then press Enter")
+
+    def reset_to_defaults(self) -> None:
+        """Forget what was remembered and show the defaults: layout, controls and the pipeline's
+        settings (the source playing stays until another is chosen)."""
+        self.remembered.clear()
+        defaults = self.defaults
+        self.config = replace(self.config, **{name: getattr(defaults, name) for name in CONFIG_FIELDS})
+        self.controls.apply_config(defaults)
+        self.gestures.set_threshold(defaults.gesture_threshold)
+        self.settings = settings_from_config(defaults)
+        self.worker.set_settings(self.settings)
+        if self.isFullScreen() or self.isMaximized():
+            self.showNormal()
+        self.panes.tabs.setCurrentIndex(0)
+        fit_to_screen(self, self.panes)
+        self.messages.status("layout and settings back to their defaults")
 
     def show_help(self) -> None:
         if self._help is None:
@@ -546,29 +400,7 @@ class MainWindow(QMainWindow):
         self.worker.stop()
 
     def closeEvent(self, event) -> None:  # Qt override
-        self.remember()
+        window_memory.save(self)
         self.stop_threads()
         super().closeEvent(event)
 
-
-def _titled(title: str, *widgets: QWidget) -> QWidget:
-    """A small caption above widgets; the first one takes the spare height."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(4, 4, 4, 4)
-    layout.setSpacing(2)
-    label = QLabel(title)
-    label.setObjectName("hint")
-    layout.addWidget(label)
-    for i, widget in enumerate(widgets):
-        layout.addWidget(widget, 1 if i == 0 else 0)
-    return box
-
-
-def _scrolled(widget: QWidget) -> QScrollArea:
-    """`widget` in a vertical scroll area, so a short screen scrolls instead of clipping."""
-    scroll = QScrollArea()
-    scroll.setWidget(widget)
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    return scroll

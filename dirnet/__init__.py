@@ -10,7 +10,7 @@ import importlib
 _EXPORTS = {
     # the model and its results
     "Estimator": "estimator", "EstimatorDefaults": "estimator", "DEFAULT_WEIGHTS": "estimator",
-    "ExitPolicy": "exits", "EXIT_MODES": "exits", "HandPose": "pose", "LoopTrace": "pose", "DIRNetConfig": "config",
+    "ExitPolicy": "exit_policy", "EXIT_MODES": "exit_policy", "HandPose": "pose", "LoopTrace": "pose", "DIRNetConfig": "config",
     "TrainConfig": "config", "DIRNet": "models", "create_model": "models",
     "configure_threads": "runtime", "DEFAULT_CACHE": "runtime",
     # the hand skeleton

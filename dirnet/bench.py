@@ -38,7 +38,8 @@ from tqdm import tqdm
 
 from .cli import EXIT_USAGE, configure_logging, fail
 from .crop import box_from_points, crop_matrix, warp
-from .exits import EXIT_MODES, run_with_exits
+from .exit_policy import EXIT_MODES
+from .exits import run_with_exits
 from .mediapipe_hands import MediaPipeHands
 from .runtime import BACKENDS, FastDIRNet, configure_threads, images_to_tensor
 

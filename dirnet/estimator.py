@@ -15,7 +15,8 @@ import torch
 
 from .config import DIRNetConfig, check_fields
 from .crop import Box, crop_matrix, invert_affine, reframe_box, transform_points, warp
-from .exits import ExitPolicy, run_with_exits
+from .exit_policy import ExitPolicy
+from .exits import run_with_exits
 from .flops import count_stage_flops
 from .hand import create_hand_model
 from .models.dirnet import REFERENCE_RES, DIRNet

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .cli import EXIT_USAGE, configure_logging, fail
-from .exits import EXIT_MODES
+from .exit_policy import EXIT_MODES
 from .runtime.onnx import OPSET, StageGraph, create_session, stage_graphs
 from .runtime.stages import InferenceStages
 from .io import write_bytes_atomic, write_text_atomic

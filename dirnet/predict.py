@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from .cli import EXIT_USAGE, configure_logging, fail, warn
 from .estimator import Estimator
-from .exits import EXIT_MODES
+from .exit_policy import EXIT_MODES
 from .image_io import IMAGE_SUFFIXES, UnreadableImage, read_rgb
 from .io import write_text_atomic
 

@@ -38,6 +38,18 @@ def test_bad_values_end_with_one_usage_line(argv, capsys):
     assert "Traceback" not in err and "error:" in err
 
 
+def test_parsing_the_command_line_imports_no_torch():
+    """--help and a bad flag answer at once: the exit modes come from dirnet's torch-free exit_policy."""
+    import subprocess
+    import sys
+    code = ("import sys; from app.config import parse_args; parse_args(['--exit', 'variance']); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
+
+
 def test_headless_code_never_imports_qt():
     import subprocess
     import sys

@@ -55,8 +55,8 @@ def test_fine_tune_a_recording_switch_to_it_and_back_and_cancel(qtbot, tmp_path)
     window = MainWindow(config)
     qtbot.addWidget(window)
     panel = window.finetune
-    assert window.tabs.tabText(2) == "Your hand"
-    window.tabs.setCurrentIndex(2)
+    assert window.panes.tabs.tabText(2) == "Your hand"
+    window.panes.tabs.setCurrentIndex(2)
     window.show()
     window.start()
     qtbot.waitUntil(lambda: window.frames_shown >= 1, timeout=LOAD_MS)

@@ -37,7 +37,7 @@ def _state(window: MainWindow) -> dict:
         "mirror": c.mirror_check.isChecked(), "mediapipe": c.mediapipe_check.isChecked(),
         "mesh": c.mesh_combo.currentText(), "mode": c.resolution(), "record_root": c.record_root,
         "threshold": window.gestures.threshold.value(), "size": (window.width(), window.height()),
-        "panes": window.splitter.sizes(), "centre": window.centre.sizes(), "tab": window.tabs.currentIndex(),
+        "panes": window.panes.sizes(), "centre": window.panes.centre.sizes(), "tab": window.panes.tabs.currentIndex(),
     }
 
 
@@ -77,12 +77,13 @@ def test_choices_and_layout_survive_a_restart_the_command_line_wins_and_reset_re
     c.set_record_root(tmp_path / "sessions")
     first.gestures.threshold.setValue(75)
     first.resize(760, 700)  # inside the offscreen screen (800x800), above the minimum width
-    first.splitter.setSizes([300, 400, 200])
-    first.centre.setSizes([300, 250])
-    first.tabs.setCurrentIndex(1)
+    first.panes.setSizes([300, 400, 200])
+    first.panes.centre.setSizes([300, 250])
+    first.panes.tabs.setCurrentIndex(1)
     photos = _photos(tmp_path / "photos")
     first.open_source(str(photos))
     qtbot.waitUntil(lambda: first.controls.source_name() == f"{photos.name}/", timeout=30_000)
+    assert not c.resolution_combo.isEnabled() and not c.fps_spin.isEnabled()  # a camera's mode only
     qtbot.wait(50)
     changed = _state(first)
     assert [key for key in changed if changed[key] == defaults[key]] == []  # every one of them moved

@@ -214,10 +214,10 @@ def test_window_fits_a_1280x720_screen(qtbot, tmp_path):
         top_left = widget.mapTo(window, widget.rect().topLeft())
         return widget.isVisible() and inside.contains(top_left) and \
             inside.contains(widget.mapTo(window, widget.rect().bottomRight()))
-    assert all(on_screen(w) for w in (window.video, window.stats, window.mesh, window.heatmaps, window.tabs))
+    assert all(on_screen(w) for w in (window.video, window.stats, window.mesh, window.heatmaps, window.panes.tabs))
     assert window.video.height() >= 300 and window.stats.height() >= 150
     assert all(on_screen(tile) and min(tile.width(), tile.height()) >= 60 for tile in window.heatmaps._tiles)
-    window.tabs.setCurrentIndex(1)  # gestures have a tab of their own, not a place below the fold
+    window.panes.tabs.setCurrentIndex(1)  # gestures have a tab of their own, not a place below the fold
     qtbot.wait(20)
     assert on_screen(window.gestures.list) and window.gestures.list.height() >= 150
 

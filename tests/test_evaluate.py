@@ -13,7 +13,8 @@ from dirnet.crop import transform_points
 from dirnet.evaluation.sources import EvalSource, open_source, parse_spec
 from dirnet.evaluation.__main__ import main
 from dirnet.evaluation.replay import collect, fast_model
-from dirnet.exits import ExitPolicy, exit_loops, mean_variance, run_with_exits
+from dirnet.exit_policy import ExitPolicy
+from dirnet.exits import exit_loops, mean_variance, run_with_exits
 from dirnet.models import forward_loops
 from tests.conftest import TINY_RES as RES
 from tests.conftest import shared_path, tiny_model, write_checkpoint, write_synth_set, write_teacher_set

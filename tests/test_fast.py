@@ -7,7 +7,8 @@ import torch
 
 from dirnet.config import DIRNetConfig
 from dirnet.estimator import Estimator
-from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
+from dirnet.exit_policy import ExitPolicy
+from dirnet.exits import mean_variance, run_with_exits
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import DIRNet
 from dirnet.runtime import BACKENDS, FastDIRNet, cache_key, fold_conv_bn, images_to_tensor

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from dirnet.config import DIRNetConfig
-from dirnet.exits import ExitPolicy, run_with_exits
+from dirnet.exit_policy import ExitPolicy
+from dirnet.exits import run_with_exits
 from dirnet.flops import count_stage_flops
 from dirnet.hand import create_hand_model
 from dirnet.training.losses import LossTargets, total_loss

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from dirnet.exits import ExitPolicy, exit_loops
+from dirnet.exit_policy import ExitPolicy
+from dirnet.exits import exit_loops
 from dirnet.flops import StageFlops
 from dirnet.models.blocks import ExitGate
 from dirnet.training.gate import (GateCache, GateTrainConfig, gate_logits, main, outcome, rewards,

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from ..cli import EXIT_USAGE, configure_logging, fail, warn
-from ..exits import EXIT_MODES
+from ..exit_policy import EXIT_MODES
 from .report import EvalConfig, evaluate
 
 log = logging.getLogger(__name__)

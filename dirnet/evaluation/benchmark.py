@@ -35,7 +35,7 @@ import numpy as np
 
 from ..cli import EXIT_USAGE, configure_logging, fail, warn
 from ..estimator import DEFAULT_WEIGHTS
-from ..exits import ExitPolicy
+from ..exit_policy import ExitPolicy
 from ..io import atomic_write, write_text_atomic
 from ..weights import read_metadata
 from .replay import collect, evaluate_table, sample_means

@@ -16,7 +16,8 @@ import torch
 from tqdm import tqdm
 
 from ..data.splits import hand_view
-from ..exits import EXIT_MODES, ExitPolicy, exit_loops, mean_variance
+from ..exit_policy import EXIT_MODES, ExitPolicy
+from ..exits import exit_loops, mean_variance
 from ..flops import StageFlops
 from ..hand.skeleton import SIDE_SWAP
 from ..models.dirnet import DIRNet

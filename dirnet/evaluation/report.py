@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..estimator import EstimatorDefaults
-from ..exits import EXIT_MODES, ExitPolicy
+from ..exit_policy import EXIT_MODES, ExitPolicy
 from ..flops import StageFlops, count_stage_flops
 from ..io import write_text_atomic
 from ..models.dirnet import DIRNet

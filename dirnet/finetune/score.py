@@ -14,7 +14,7 @@ import torch
 
 from ..evaluation.replay import LoopTable, collect, evaluate_table, sample_means
 from ..evaluation.sources import EvalSource, open_source, parse_spec
-from ..exits import ExitPolicy
+from ..exit_policy import ExitPolicy
 from ..flops import count_stage_flops
 from ..models.dirnet import DIRNet
 

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..exits import ExitPolicy, ExitResult, run_with_exits
+from ..exit_policy import ExitPolicy
+from ..exits import ExitResult, run_with_exits
 from ..models.dirnet import DIRNet
 from ..models.staged import LoopOutput
 from .cache import cached_stage_graphs

@@ -27,7 +27,8 @@ import torch
 
 from ..cli import fail
 from ..config import DIRNetConfig
-from ..exits import ExitPolicy, run_with_exits
+from ..exit_policy import ExitPolicy
+from ..exits import run_with_exits
 from ..hand import create_hand_model
 from ..models.dirnet import DIRNet
 from .engine import FastDIRNet, configure_threads

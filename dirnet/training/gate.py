@@ -45,7 +45,8 @@ from tqdm import tqdm
 from ..cli import EXIT_USAGE, configure_logging, fail, warn
 from ..evaluation.replay import TAU_VAR_QUANTILES, LoopTable, collect, fast_model, sample_means
 from ..evaluation.sources import open_source, parse_spec
-from ..exits import ExitPolicy, exit_loops
+from ..exit_policy import ExitPolicy
+from ..exits import exit_loops
 from ..flops import StageFlops, count_stage_flops
 from ..models.blocks import ExitGate
 from ..models.dirnet import REFERENCE_RES
