@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QByteArray, QSettings
+from PyQt6.QtCore import QSettings
 
 from .config import AppConfig
 from .sources import list_cameras
