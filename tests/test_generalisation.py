@@ -1,6 +1,7 @@
 """Held-out handshapes, scene-breaking augmentation, the spatial head and the generalisation
 benchmark CLI (untrained models, data the tests write or render)."""
 import json
+from types import SimpleNamespace
 from pathlib import Path
 
 import cv2
@@ -126,6 +127,12 @@ def test_view_from_2d_joints_agrees_with_the_3d_palm_normal():
     mirrored = j2d.copy()
     mirrored[..., 0] *= -1  # the mirror image of a right hand's view is the left hand's same view
     assert all(hand_view(m, "left" if not l else "right") == v for m, l, v in zip(mirrored, left, views))
+    # the training filter keeps exactly the samples of a view (and drops those without 2D joints)
+    samples = [SimpleNamespace(joints2d=j, handedness="left" if l else "right") for j, l in zip(j2d, left)]
+    samples.append(SimpleNamespace(joints2d=None, handedness="right"))
+    backs = select_views(samples, "back")
+    assert len(backs) == (views == "back").sum() and all(hand_view(s.joints2d, s.handedness) == "back" for s in backs)
+    assert len(select_views(samples, "")) == len(samples)
 
 
 def test_cut_out_covers_part_of_the_hand(rendered):
