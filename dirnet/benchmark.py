@@ -61,6 +61,7 @@ class BenchmarkConfig:
     out: Path = Path("eval/benchmark")
     limit: int | None = None  # at most this many hands per source (quick looks)
     batch_size: int = 32
+    precision: str = "auto"  # "fp32", "int8" or "auto" (int8 where the weights have an int8 plan)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
     Raises:
         FileNotFoundError, ValueError: an unreadable checkpoint.
     """
-    runner, model, defaults, stage = _load(cfg.weights, fast=True)
+    runner, model, defaults, stage = _load(cfg.weights, fast=True, precision=cfg.precision)
     groups = assign_groups(benchmark_specs(cfg), checkpoint_trained_on(read_metadata(cfg.weights)))
     policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops, tau_var=defaults.tau_var,
                         tau_gate=defaults.tau_gate)
@@ -224,9 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asl-clip", type=Path, default=Path(ASL_CLIP))
     p.add_argument("--out", type=Path, default=Path("eval/benchmark"))
     p.add_argument("--limit", type=int, default=None, help="at most this many hands per source")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                   help="auto: int8 where the weights have an int8 plan (dirnet.runtime.calibrate)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    cfg = BenchmarkConfig(a.weights, a.data_root, a.asl_clip, a.out, a.limit)
+    cfg = BenchmarkConfig(a.weights, a.data_root, a.asl_clip, a.out, a.limit, precision=a.precision)
     try:
         results, per_source, problems = run_benchmark(cfg)
     except (FileNotFoundError, ValueError) as exc:
@@ -238,11 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no benchmark source could be read (see the warnings above)", file=sys.stderr)
         return 1
     table = markdown_table(results)
-    print(f"\n{cfg.weights}\n{table}")
+    print(f"\n{cfg.weights} (precision {cfg.precision})\n{table}")
     cfg.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(cfg.out / "benchmark.md", f"`{cfg.weights}`\n\n{table}")
+    write_text_atomic(cfg.out / "benchmark.md", f"`{cfg.weights}` (precision {cfg.precision})\n\n{table}")
     write_text_atomic(cfg.out / "benchmark.json", json.dumps(_json_safe(
-        {"weights": str(cfg.weights), "groups": [asdict(r) for r in results], "sources": per_source}),
+        {"weights": str(cfg.weights), "precision": cfg.precision, "groups": [asdict(r) for r in results],
+         "sources": per_source}),
         indent=1, allow_nan=False) + "\n")
     plot_groups(results, cfg.out / "benchmark.png", str(cfg.weights))
     return 0

@@ -73,7 +73,8 @@ class Estimator:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu",
                         hand_model: str | None = None, mano_path: str | None = None,
-                        fast: bool = True, cache_dir: str | os.PathLike | None = None) -> "Estimator":
+                        fast: bool = True, cache_dir: str | os.PathLike | None = None,
+                        precision: str = "auto") -> "Estimator":
         """Load weights (default: the shipped `dirnet/pretrained/dirnet_default`).
 
         When `path` is None and no shipped weights exist, returns an UNTRAINED model and warns
@@ -84,10 +85,14 @@ class Estimator:
                 gives the eager model's results within float tolerance about 2x faster.
             cache_dir: keep the fast path's exported graphs here and reuse them at the next load
                 of the same weights (dirnet.runtime.cache); None exports them every time.
+            precision: "fp32", "int8" (the stages the weights' `<stem>.int8.json` plan names run
+                in int8; see dirnet.runtime.quantize) or "auto": int8 when such a plan is shipped
+                for these weights, else fp32. int8 needs the fast path.
 
         Raises:
             FileNotFoundError: an explicit path that does not exist.
-            ValueError: unreadable, truncated or mismatching weights, or the wrong hand model.
+            ValueError: unreadable, truncated or mismatching weights, the wrong hand model, an
+                unknown precision, or "int8" without a plan for these weights or the fast path.
         """
         hand = create_hand_model(hand_model, mano_path) if hand_model else None
         if path is None and not checkpoint_paths(DEFAULT_WEIGHTS)[0].is_file():
@@ -107,13 +112,21 @@ class Estimator:
             defaults = EstimatorDefaults(**meta.get("defaults", {}))
             estimator = cls(model, defaults, metadata=meta, device=device)
             estimator.weights_path = checkpoint_paths(path or DEFAULT_WEIGHTS)[0].resolve()
+        if precision == "int8" and not (fast and estimator.device.type == "cpu"):
+            raise ValueError("int8 runs on the fast path: fast=True on the CPU")
         if fast and estimator.device.type == "cpu":
-            from .runtime import accelerate
+            from .runtime import accelerate, load_plan
+            plan = load_plan(precision, estimator.weights_path, estimator.model)
             try:
-                accelerate(estimator, cache_dir=cache_dir)
+                accelerate(estimator, cache_dir=cache_dir, plan=plan)
             except Exception as exc:  # noqa: BLE001 - any export/runtime failure: keep the eager model
                 log.warning("fast inference engine unavailable (%s); using eager PyTorch", exc)
         return estimator
+
+    @property
+    def precision(self) -> str:
+        """"int8" when the fast path runs some stages in int8, else "fp32"."""
+        return getattr(self.model, "precision", "fp32")
 
     def __enter__(self) -> "Estimator":
         return self

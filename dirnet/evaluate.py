@@ -55,14 +55,15 @@ log = logging.getLogger(__name__)
 TAU_GATE_SWEEP = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 # tau_var values are quantiles of the per-loop mean variances, so the sweep spans every exit rate.
 TAU_VAR_QUANTILES = np.linspace(0.0, 1.0, 15)
-def fast_model(model: DIRNet):
-    """The fast inference path (dirnet.runtime.FastDIRNet: folded BatchNorms in ONNX Runtime) when
-    it is installed, else `model` itself; both serve forward_loops and run_with_exits alike."""
+def fast_model(model: DIRNet, plan=None):
+    """The fast inference path (dirnet.runtime.FastDIRNet: folded BatchNorms in ONNX Runtime, the
+    stages of an Int8Plan `plan` in int8) when it is installed, else `model` itself; both serve
+    forward_loops and run_with_exits alike."""
     try:
         from .runtime import FastDIRNet
     except ImportError:
         return model
-    return FastDIRNet(model, threads=torch.get_num_threads())
+    return FastDIRNet(model, threads=torch.get_num_threads(), plan=plan)
 
 
 @torch.no_grad()
@@ -280,13 +281,22 @@ class EvalConfig:
     batch_size: int = 32
     limit: int | None = None  # evaluate at most this many samples per source
     mediapipe: bool = False  # also score MediaPipe Hands on the same crops (dirnet.baseline)
+    precision: str = "auto"  # "fp32", "int8" or "auto" (int8 where the weights have an int8 plan)
 
 
-def _load(path: Path, fast: bool) -> tuple:
-    """(runner for collect, its DIRNet, exit defaults, stage FLOPs) of a checkpoint."""
+def _load(path: Path, fast: bool, precision: str = "auto") -> tuple:
+    """(runner for collect, its DIRNet, exit defaults, stage FLOPs) of a checkpoint.
+
+    precision: as Estimator.from_pretrained's; "int8" needs the fast path.
+    """
     model, meta = load_checkpoint(path)
     defaults = EstimatorDefaults(**meta.get("defaults", {}))
-    return fast_model(model) if fast else model, model, defaults, count_stage_flops(model)
+    if not fast:
+        if precision == "int8":
+            raise ValueError("int8 runs on the fast path (drop --eager)")
+        return model, model, defaults, count_stage_flops(model)
+    from .runtime import load_plan
+    return fast_model(model, load_plan(precision, path, model)), model, defaults, count_stage_flops(model)
 
 
 def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
@@ -301,7 +311,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
 
     checkpoints = {"main": cfg.weights} if cfg.compare is None else {"main": cfg.weights,
                                                                      "compare": cfg.compare}
-    loaded = {k: _load(p, cfg.fast) for k, p in checkpoints.items()}
+    loaded = {k: _load(p, cfg.fast, cfg.precision) for k, p in checkpoints.items()}
     labels = {k: Path(p).stem for k, p in checkpoints.items()}
     if cfg.compare is not None and labels["main"] == labels["compare"]:  # e.g. two runs' final.*
         labels = {k: f"{Path(p).parent.name}/{Path(p).stem}" for k, p in checkpoints.items()}
@@ -405,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tau-gate", type=float, default=None, help="default: the checkpoint's")
     p.add_argument("--compare", type=Path, default=None, help="second checkpoint drawn on the same figures")
     p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                   help="fast path precision (auto: int8 where the weights have an int8 plan)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
     p.add_argument("--mediapipe", action="store_true",
@@ -412,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     cfg = EvalConfig(a.weights, tuple(a.data), a.out, tuple(a.exit), a.tau_var, a.tau_gate, a.compare,
-                     not a.eager, a.batch_size, a.limit, a.mediapipe)
+                     not a.eager, a.batch_size, a.limit, a.mediapipe, a.precision)
     try:
         result, errors = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -29,6 +29,7 @@ class PredictConfig:
     max_loops: int | None = None
     batch_size: int = 16
     reframe: bool = True  # a second pass on loosely framed crops (Estimator.estimate(reframe=True))
+    precision: str = "auto"  # "fp32", "int8" or "auto" (int8 where the weights have an int8 plan)
 
 
 def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
@@ -36,7 +37,7 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
     files = sorted(p for p in cfg.input_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images in {cfg.input_dir}")
-    estimator = Estimator.from_pretrained(cfg.weights)
+    estimator = Estimator.from_pretrained(cfg.weights, precision=cfg.precision)
     handedness_of = None
     if cfg.hand == "auto":
         from .handedness import HandednessClassifier
@@ -86,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--no-reframe", dest="reframe", action="store_false",
                    help="one pass per crop, even when the hand fills little of it")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                   help="auto: int8 where the weights have an int8 plan (dirnet.runtime.calibrate)")
     a = p.parse_args(argv)
     cfg = PredictConfig(a.input_dir, a.out, a.weights, a.hand, a.exit, a.tau_var, a.tau_gate,
-                        a.max_loops, a.batch_size, a.reframe)
+                        a.max_loops, a.batch_size, a.reframe, a.precision)
     if not cfg.input_dir.is_dir():
         print(f"error: {cfg.input_dir} is not a folder", file=sys.stderr)
         return 2
