@@ -74,7 +74,7 @@ class Estimator:
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu",
                         hand_model: str | None = None, mano_path: str | None = None,
                         fast: bool = True, cache_dir: str | os.PathLike | None = None,
-                        precision: str = "auto") -> "Estimator":
+                        precision: str = "auto", threads: int | None = None) -> "Estimator":
         """Load weights (default: the shipped `dirnet/pretrained/dirnet_default`).
 
         When `path` is None and no shipped weights exist, returns an UNTRAINED model and warns
@@ -88,6 +88,7 @@ class Estimator:
             precision: "fp32", "int8" (the stages the weights' `<stem>.int8.json` plan names run
                 in int8; see dirnet.runtime.quantize) or "auto": int8 when such a plan is shipped
                 for these weights, else fp32. int8 needs the fast path.
+            threads: the fast path's intra-op threads (default: `dirnet.runtime.auto_threads()`).
 
         Raises:
             FileNotFoundError: an explicit path that does not exist.
@@ -115,10 +116,10 @@ class Estimator:
         if precision == "int8" and not (fast and estimator.device.type == "cpu"):
             raise ValueError("int8 runs on the fast path: fast=True on the CPU")
         if fast and estimator.device.type == "cpu":
-            from .runtime import accelerate, load_plan
+            from .runtime import accelerate, auto_threads, load_plan
             plan = load_plan(precision, estimator.weights_path, estimator.model)
             try:
-                accelerate(estimator, cache_dir=cache_dir, plan=plan)
+                accelerate(estimator, threads=threads or auto_threads()[0], cache_dir=cache_dir, plan=plan)
             except Exception as exc:  # noqa: BLE001 - any export/runtime failure: keep the eager model
                 log.warning("fast inference engine unavailable (%s); using eager PyTorch", exc)
         return estimator

@@ -32,7 +32,7 @@ from ..io import write_text_atomic
 from ..weights import checkpoint_paths
 from .onnx import StageGraph, create_session
 
-__all__ = ["STAGE_KINDS", "PRECISIONS", "stage_kind", "stage_inputs", "calibrate", "quantize_graph",
+__all__ = ["STAGE_KINDS", "PRECISIONS", "stage_kind", "stage_inputs", "calibrate", "graph_ranges", "quantize_graph",
            "Int8Plan", "plan_path", "load_plan", "weights_digest"]
 
 STAGE_KINDS = ("features", "refine", "attention", "head")
@@ -139,23 +139,25 @@ def calibrate(graphs: Sequence[StageGraph], images: np.ndarray, kinds: Sequence[
     Returns:
         graph name -> tensor name -> (lowest, highest).
     """
+    feeds = stage_inputs(graphs, images, batch)
+    chosen = [g for g in graphs if stage_kind(g.name) in kinds]
+    return {g.name: graph_ranges(g, feeds[g.name]) for g in tqdm(chosen, desc="calibrate", unit="graph",
+                                                                 disable=None)}
+
+
+def graph_ranges(graph: StageGraph, feeds: Iterable[dict[str, np.ndarray]]) -> dict[str, tuple[float, float]]:
+    """MinMax ranges of one graph's tensors over `feeds` (input name -> array dicts)."""
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
-    feeds = stage_inputs(graphs, images, batch)
-    ranges = {}
-    chosen = [g for g in graphs if stage_kind(g.name) in kinds]
     with tempfile.TemporaryDirectory(prefix="dirnet-calib-") as tmp, _quiet_quantizer():
-        for graph in tqdm(chosen, desc="calibrate", unit="graph", disable=None):
-            path = Path(tmp) / f"{graph.name}.onnx"
-            path.write_bytes(graph.model)
-            calibrator = create_calibrator(path, _calibrated_ops(graph), augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-                                           calibrate_method=CalibrationMethod.MinMax)
-            calibrator.collect_data(_Feeds(feeds[graph.name]))
-            data = calibrator.compute_data()
-            ranges[graph.name] = {name: (float(np.asarray(d.range_value[0]).item()),
-                                         float(np.asarray(d.range_value[1]).item()))
-                                  for name, d in data.data.items()}
-    return ranges
+        path = Path(tmp) / f"{graph.name}.onnx"
+        path.write_bytes(graph.model)
+        calibrator = create_calibrator(path, _calibrated_ops(graph), augmented_model_path=str(Path(tmp) / "aug.onnx"),
+                                       calibrate_method=CalibrationMethod.MinMax)
+        calibrator.collect_data(_Feeds(feeds))
+        data = calibrator.compute_data()
+    return {name: (float(np.asarray(d.range_value[0]).item()), float(np.asarray(d.range_value[1]).item()))
+            for name, d in data.data.items()}
 
 
 def quantize_graph(graph: StageGraph, ranges: dict[str, tuple[float, float]]) -> StageGraph:
