@@ -83,12 +83,19 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"median": round(float(np.median(a)), 3), "p90": round(float(np.percentile(a, 90)), 3)}
 
 
-def _timed(fn: Callable[[], object], times: list[float], record: bool):
-    """fn()'s result; its wall-clock seconds are appended to `times` when `record`."""
-    start = time.perf_counter()
+def _timed(fn: Callable[[], object], times: list[tuple[float, float]], record: bool,
+           cpu_clock: Callable[[], float] = time.thread_time):
+    """fn()'s result; its (wall-clock, CPU) seconds are appended to `times` when `record`.
+
+    CPU time hardly changes with other processes' load, which on a shared machine stretches
+    wall-clock calls by whole scheduler slices. DIR-Net runs on the calling thread (one intra-op
+    thread), so its clock is this thread's; MediaPipe runs its graph on threads of its own, so it
+    is timed with the whole process's CPU clock (`time.process_time`).
+    """
+    wall, cpu = time.perf_counter(), cpu_clock()
     result = fn()
     if record:
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - wall, cpu_clock() - cpu))
     return result
 
 
@@ -168,17 +175,20 @@ def _accelerated(estimator, config: BenchConfig, threads: int) -> dict:
     return out
 
 
-def _precision_report(stats: dict, loops_used: dict, precision: str, d, mediapipe: bool) -> dict:
-    """One precision's headline medians, mean loops and ratios to MediaPipe."""
+def _precision_report(stats: dict, cpu: dict, loops_used: dict, precision: str, d, mediapipe: bool) -> dict:
+    """One precision's headline medians, mean loops and ratios to MediaPipe (wall-clock and CPU)."""
     out = {"dirnet_ms": stats[f"{precision} exit={d.exit}"]["median"],
            "pipeline_ms": stats[f"pipeline_1 {precision}"]["median"],
            "pipeline_two_hands_ms": stats[f"pipeline_2 {precision}"]["median"],
            "mean_loops": {k.split(" ", 1)[1]: round(float(np.mean(v)), 3) for k, v in loops_used.items()
                           if k.startswith(f"{precision} ")}}
     if mediapipe:
-        out["ratios"] = {
-            "dirnet_vs_lite": round(out["dirnet_ms"] / stats["mediapipe_lite"]["median"], 3),
-            "pipeline_vs_full": round(out["pipeline_ms"] / stats["mediapipe_full"]["median"], 3)}
+        for key, table in (("ratios", stats), ("cpu_ratios", cpu)):
+            out[key] = {
+                "dirnet_vs_lite": round(table[f"{precision} exit={d.exit}"]["median"]
+                                        / table["mediapipe_lite"]["median"], 3),
+                "pipeline_vs_full": round(table[f"pipeline_1 {precision}"]["median"]
+                                          / table["mediapipe_full"]["median"], 3)}
     return out
 
 
@@ -199,7 +209,7 @@ def run_bench(config: BenchConfig) -> dict:
     fixed = {f"loops={l}": estimator.policy("none", max_loops=l) for l in range(1, cfg.max_loops + 1)}
     modes = {f"exit={m}": estimator.policy(m) for m in EXIT_MODES}
     policies = {**fixed, **modes}
-    times: dict[str, list[float]] = {k: [] for k in
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in
                                      [f"{p} {q}" for p in [*engines, "eager"] for q in policies]
                                      + ["mediapipe_lite", "mediapipe_full"]
                                      + [f"pipeline_{n} {p}" for n in (1, 2) for p in engines]}
@@ -222,7 +232,7 @@ def run_bench(config: BenchConfig) -> dict:
                         loops_used[key].append(int(result.loops[0]))
                 _timed(lambda: run_with_exits(model, tensor, policy), times[f"eager {name}"], record)
             for name, tracker in trackers.items():
-                hands = _timed(lambda: tracker.process(frame), times[name], record)
+                hands = _timed(lambda: tracker.process(frame), times[name], record, time.process_time)
                 found[name] += int(record and bool(hands))
             for precision, est in estimators.items():
                 _timed(lambda: _pipeline(est, frame, [box], ["right"]), times[f"pipeline_1 {precision}"], record)
@@ -234,8 +244,9 @@ def run_bench(config: BenchConfig) -> dict:
 
     stage = count_stage_flops(model)
     timed = len(frames) - config.warmup
-    stats = {k: _stats(v) for k, v in times.items() if v}
-    per_precision = {p: _precision_report(stats, loops_used, p, d, bool(trackers)) for p in engines}
+    stats = {k: _stats([wall for wall, _ in v]) for k, v in times.items() if v}
+    cpu = {k: _stats([c for _, c in v]) for k, v in times.items() if v}
+    per_precision = {p: _precision_report(stats, cpu, loops_used, p, d, bool(trackers)) for p in engines}
     default = "int8" if "int8" in engines else "fp32"  # what Estimator.from_pretrained() runs
     report = {
         **{k: v for k, v in per_precision[default].items() if k != "mean_loops"},
@@ -243,7 +254,7 @@ def run_bench(config: BenchConfig) -> dict:
         "mediapipe_lite_ms": stats["mediapipe_lite"]["median"] if trackers else None,
         "mediapipe_full_ms": stats["mediapipe_full"]["median"] if trackers else None,
         "dirnet_eager_ms": stats[f"eager exit={d.exit}"]["median"],
-        "latency_ms": stats,
+        "latency_ms": stats, "cpu_ms": cpu,
         "mean_loops": per_precision[default]["mean_loops"],
         "mediapipe_hand_found": {k: f"{v}/{timed}" for k, v in found.items()},
         "accuracy": _accuracy(config, engines, estimator.policy()),
@@ -277,7 +288,8 @@ def _accuracy(config: BenchConfig, engines: dict, policy) -> dict | None:
 
 
 def format_table(report: dict) -> str:
-    """The report as an aligned plain-text table (wall-clock ms: median and 90th percentile)."""
+    """The report as an aligned plain-text table (wall-clock ms: median and 90th percentile; CPU
+    medians per frame and CPU-time ratios beside the wall-clock ones)."""
     lat = report["latency_ms"]
     c = report["config"]
     precisions = list(report["precisions"])
@@ -298,23 +310,26 @@ def format_table(report: dict) -> str:
             gflops = ""
             used = "/".join(f"{report['precisions'][p]['mean_loops'][key]:.2f}" for p in precisions)
         lines.append(f"{key:17} {row} {eager['median']:>9.2f} {eager['p90']:>6.2f} {gflops:>6} {used:>9}")
-    lines += ["", f"{'per frame':17} {'median':>8} {'p90':>6}"]
+    lines += ["", f"{'per frame':22} {'median':>8} {'p90':>6} {'CPU med':>8}"]
     rows = [("mediapipe_lite", "MediaPipe lite"), ("mediapipe_full", "MediaPipe full")]
     rows += [(f"pipeline_{n} {p}", f"pipeline {n} hand{'s*' if n == 2 else ''} {p}")
              for p in precisions for n in (1, 2)]
     for key, label in rows:
         if key in lat:
-            lines.append(f"{label:22} {lat[key]['median']:>8.2f} {lat[key]['p90']:>6.2f}")
+            lines.append(f"{label:22} {lat[key]['median']:>8.2f} {lat[key]['p90']:>6.2f} "
+                         f"{report['cpu_ms'][key]['median']:>8.2f}")
     lines.append("* one batch: the hand's crop and its mirror image (run as a left hand)")
     if "ratios" in report:
         verdict = lambda v, t: "meets" if v <= t else "MISSES"  # noqa: E731
         lines += ["", f"ratios of medians (exit={report['defaults']['exit']}), same run:"]
         for p in precisions:
-            r = report["precisions"][p]["ratios"]
+            r, u = report["precisions"][p]["ratios"], report["precisions"][p]["cpu_ratios"]
             lines += [f"{p}: DIR-Net per crop / MediaPipe lite = {r['dirnet_vs_lite']:.2f}  target <= "
-                      f"{TARGET_DIRNET_VS_LITE}: {verdict(r['dirnet_vs_lite'], TARGET_DIRNET_VS_LITE)}",
+                      f"{TARGET_DIRNET_VS_LITE}: {verdict(r['dirnet_vs_lite'], TARGET_DIRNET_VS_LITE)}"
+                      f"  (CPU time: {u['dirnet_vs_lite']:.2f})",
                       f"{p}: pipeline 1 hand / MediaPipe full = {r['pipeline_vs_full']:.2f}  target <= "
-                      f"{TARGET_PIPELINE_VS_FULL}: {verdict(r['pipeline_vs_full'], TARGET_PIPELINE_VS_FULL)}"]
+                      f"{TARGET_PIPELINE_VS_FULL}: {verdict(r['pipeline_vs_full'], TARGET_PIPELINE_VS_FULL)}"
+                      f"  (CPU time: {u['pipeline_vs_full']:.2f})"]
         lines.append(f"MediaPipe found the hand in: {report['mediapipe_hand_found']}")
     acc = report["accuracy"]
     if acc:
