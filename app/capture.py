@@ -103,7 +103,7 @@ class CaptureThread(QThread):
                 source, message = open_auto(width, height, fps)
             else:
                 source = self._opener(spec, width, height, fps, loop=True)
-        except Exception as exc:  # (cv2.error too) a bad source must never end the capture thread
+        except Exception as exc:  # noqa: BLE001 - (cv2.error too) a bad source must never end the capture thread
             still = f"; still showing {self._source.name}" if self._source is not None else ""
             self.errored.emit(f"{exc}{still}")
             return None
@@ -170,7 +170,7 @@ class CaptureThread(QThread):
     def _read(self) -> np.ndarray | None:
         try:
             frame = self._source.read()
-        except Exception as exc:  # a driver or decoder error: report it and treat as no frame
+        except Exception as exc:  # noqa: BLE001 - a driver or decoder error: report it and treat as no frame
             frame, message = None, f"{self._source.name}: {type(exc).__name__}: {exc}"
         else:
             message = f"{self._source.name} stopped delivering frames; retrying every second"

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES"]
+from .personal_weights import PERSONAL_WEIGHTS
+
+__all__ = ["AppConfig", "parse_args", "DEFAULT_GESTURES", "DEFAULT_SETTINGS"]
 
 # The user's own gesture store; until it exists the shipped starters (app/starter_gestures.json) are used.
 _CONFIG_HOME = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
 DEFAULT_GESTURES = _CONFIG_HOME / "dirnet" / "gestures.json"
+# What the window remembers between runs (app/remembered.py).
+DEFAULT_SETTINGS = _CONFIG_HOME / "dirnet" / "app.ini"
 
 _EXIT_MODES = ("none", "variance", "gate")
 
@@ -44,6 +48,10 @@ class AppConfig:
     screenshot: Path | None = None  # GUI: save the window after max_frames frames, then quit
     gestures: Path = DEFAULT_GESTURES  # the user's JSON gesture store (seeded from the starters)
     gesture_threshold: float = 0.6  # confidence needed to report a gesture
+    settings_file: Path | None = None  # the window's remembered choices; None: none (parse_args: DEFAULT_SETTINGS)
+    given: frozenset[str] = frozenset()  # fields set on the command line: they win over remembered ones
+    personal_weights: Path = PERSONAL_WEIGHTS  # where fine-tunes of recordings go, one folder each
+    finetune_minutes: float = 6.0  # training time of "Fine-tune on this session" (dirnet.finetune)
 
     def __post_init__(self) -> None:
         if self.exit_mode not in _EXIT_MODES:
@@ -58,6 +66,8 @@ class AppConfig:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if not 1 <= self.max_hands <= 2:
             raise ValueError(f"--max-hands must be 1 or 2, got {self.max_hands}")
+        if self.finetune_minutes <= 0:
+            raise ValueError(f"--finetune-minutes must be > 0, got {self.finetune_minutes}")
         if self.screenshot is not None and self.headless:
             raise ValueError("--screenshot needs the window; drop --headless")
 
@@ -95,7 +105,25 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="save the window after --max-frames, then quit")
     p.add_argument("--gestures", type=Path, default=DEFAULT_GESTURES, help="gesture store (JSON)")
     p.add_argument("--gesture-threshold", type=float, default=0.6, help="confidence to report a gesture")
+    p.add_argument("--fresh", action="store_true",
+                   help=f"window: start from the defaults and remember nothing of this run "
+                        f"(otherwise layout and choices are kept in {DEFAULT_SETTINGS})")
+    p.add_argument("--personal-weights", type=Path, default=PERSONAL_WEIGHTS, metavar="DIR",
+                   help="where fine-tunes of your recordings are written and listed (default %(default)s)")
+    p.add_argument("--finetune-minutes", type=float, default=6.0,
+                   help="training time of 'Fine-tune on this session' (default 6)")
     return p
+
+
+def _given(parser: argparse.ArgumentParser, argv: Sequence[str] | None, names) -> frozenset[str]:
+    """The AppConfig fields the command line set: argparse leaves a value that is already in the
+    namespace alone unless the argument is given, so only the given ones lose the marker."""
+    unset = object()
+    namespace = parser.parse_args(argv, argparse.Namespace(**{name: unset for name in names}))
+    given = {name for name, value in vars(namespace).items() if value is not unset}
+    if "resolution" in given:
+        given |= {"width", "height"}
+    return frozenset(given & set(AppConfig.__dataclass_fields__))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> AppConfig:
@@ -115,8 +143,10 @@ def parse_args(argv: Sequence[str] | None = None) -> AppConfig:
     if args.screenshot is not None and args.max_frames is None:
         args.max_frames = 30  # a screenshot of an empty window is no use; wait for some frames
     values = vars(args)
+    given = _given(parser, argv, list(values))
     del values["resolution"]
+    values["settings_file"] = None if values.pop("fresh") else DEFAULT_SETTINGS
     try:
-        return AppConfig(width=width, height=height, **values)
+        return AppConfig(width=width, height=height, given=given, **values)
     except ValueError as exc:
         parser.error(str(exc))

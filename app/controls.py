@@ -20,7 +20,9 @@ from .config import AppConfig
 from .panels.colorbar import COLOR_MODES
 from .sources import list_cameras
 
-__all__ = ["ControlPanel", "LogSlider"]
+__all__ = ["ControlPanel", "LogSlider", "DEFAULT_RECORD_ROOT"]
+
+DEFAULT_RECORD_ROOT = Path.home() / "dirnet-sessions"
 
 _RESOLUTIONS = ("640x480", "1280x720", "1920x1080")
 _EXIT_LABELS = {"gate": "Gate G", "variance": "Variance τ_var", "none": "None (all loops)"}
@@ -130,7 +132,8 @@ class ControlPanel(QWidget):
     def __init__(self, config: AppConfig, parent=None) -> None:
         super().__init__(parent)
         self.config = config
-        self.record_root = config.record or Path.home() / "dirnet-sessions"
+        self.record_root = config.record or DEFAULT_RECORD_ROOT
+        self._info = None  # the loaded model's EstimatorInfo (slider spans), once it is known
         self._session: Path | None = None  # the session folder being recorded
         self._playing: str | None = None  # the source name last shown by show_source
         layout = QVBoxLayout(self)
@@ -186,9 +189,9 @@ class ControlPanel(QWidget):
         self.exit_combo.setCurrentIndex(list(_EXIT_LABELS).index(self.config.exit_mode))
         self.exit_combo.currentIndexChanged.connect(self._exit_mode_changed)
         self.exit_combo.setToolTip(_TIPS["exit"])
-        self.tau_gate = LogSlider(*_span(_TAU_GATE_SPAN, 1.0, self.config.tau_gate))
+        self.tau_gate = LogSlider(1.0, 2.0, 1.0)  # spans and values: _fit_thresholds
         self.tau_gate.value_changed.connect(lambda v: self.settings_changed.emit({"tau_gate": v}))
-        self.tau_var = LogSlider(*_span(_TAU_VAR_SPAN, 20.0, self.config.tau_var))
+        self.tau_var = LogSlider(1.0, 2.0, 1.0)
         self.tau_var.value_changed.connect(lambda v: self.settings_changed.emit({"tau_var": v}))
         self.tau_gate_label, self.tau_var_label = QLabel("τ_gate"), QLabel("τ_var")
         for widget, tip in ((self.tau_gate, "tau_gate"), (self.tau_gate_label, "tau_gate"),
@@ -196,8 +199,7 @@ class ControlPanel(QWidget):
             widget.setToolTip(_TIPS[tip])
         self.loops_spin = QSpinBox()
         self.loops_spin.setToolTip(_TIPS["max_loops"])
-        self.loops_spin.setRange(1, self.config.max_loops or 4)
-        self.loops_spin.setValue(self.config.max_loops or 4)
+        self._fit_thresholds()
         self.loops_spin.valueChanged.connect(lambda v: self.settings_changed.emit({"max_loops": v}))
         self.model_label = QLabel("loading DIR-Net…")
         self.model_label.setWordWrap(True)
@@ -332,7 +334,12 @@ class ControlPanel(QWidget):
     def _choose_record_root(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Record sessions into", str(self.record_root))
         if path:
-            self.record_root = Path(path)
+            self.set_record_root(Path(path))
+
+    def set_record_root(self, path: Path) -> None:
+        """The folder new session folders go into (from the next recording on)."""
+        self.record_root = path
+        if self._session is None:
             self.record_label.setText(f"into {self.record_root}")
 
     def open_recordings(self) -> bool:
@@ -370,16 +377,47 @@ class ControlPanel(QWidget):
         """Switch to the next exit mode (keyboard shortcut)."""
         self.exit_combo.setCurrentIndex((self.exit_combo.currentIndex() + 1) % self.exit_combo.count())
 
+    def apply_config(self, config: AppConfig) -> None:
+        """Show `config`'s values (e.g. the defaults after a reset) without emitting settings_changed:
+        the window sets the pipeline's settings itself. Mirror and mesh colour still signal."""
+        self.config = config
+        quiet = (self.exit_combo, self.smoothing_box, self.mediapipe_check, self.resolution_combo,
+                 self.fps_spin)
+        for widget in quiet:
+            widget.blockSignals(True)
+        self.exit_combo.setCurrentIndex(self.exit_combo.findData(config.exit_mode))
+        self.smoothing_box.setChecked(config.smoothing)
+        self.mediapipe_check.setChecked(config.show_mediapipe)
+        self.min_cutoff.set_range(0.05, 10.0, config.min_cutoff)
+        self.beta.set_range(0.001, 1.0, config.beta)
+        self.resolution_combo.setCurrentText(f"{config.width}x{config.height}")
+        self.fps_spin.setValue(round(config.fps))
+        for widget in quiet:
+            widget.blockSignals(False)
+        self._grey_unused_thresholds()
+        self._fit_thresholds()
+        self.mirror_check.setChecked(config.mirror)
+        self.mesh_combo.setCurrentText(COLOR_MODES[0])
+        self.set_record_root(config.record or DEFAULT_RECORD_ROOT)
+
     def set_estimator_info(self, info) -> None:
         """Fit the sliders to the loaded model (app.worker.EstimatorInfo); keeps user choices."""
-        self.tau_gate.set_range(*_span(_TAU_GATE_SPAN, info.tau_gate, self.config.tau_gate))
-        self.tau_var.set_range(*_span(_TAU_VAR_SPAN, info.tau_var, self.config.tau_var))
-        self.loops_spin.blockSignals(True)
-        self.loops_spin.setRange(1, info.max_loops)
-        self.loops_spin.setValue(min(self.config.max_loops or info.max_loops, info.max_loops))
-        self.loops_spin.blockSignals(False)
+        self._info = info
+        self._fit_thresholds()
         state = "trained weights" if info.is_trained else "UNTRAINED model (no weights shipped yet)"
         self.model_label.setText(f"{state} · {info.input_res} px crops · up to {info.max_loops} loops")
+
+    def _fit_thresholds(self) -> None:
+        """Slider spans around the model's defaults (placeholders until it has loaded), valued at
+        the config's choice or, where it has none, the model's default."""
+        info, config = self._info, self.config
+        self.tau_gate.set_range(*_span(_TAU_GATE_SPAN, info.tau_gate if info else 1.0, config.tau_gate))
+        self.tau_var.set_range(*_span(_TAU_VAR_SPAN, info.tau_var if info else 20.0, config.tau_var))
+        most = info.max_loops if info else config.max_loops or 4
+        self.loops_spin.blockSignals(True)
+        self.loops_spin.setRange(1, most)
+        self.loops_spin.setValue(min(config.max_loops or most, most))
+        self.loops_spin.blockSignals(False)
 
 
 _NO_SOURCE = "No source"

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dirnet.crop import DEFAULT_MARGIN, Box, box_from_points
-from dirnet.mediapipe_hands import MediaPipeHands
+from dirnet import DEFAULT_MARGIN, Box, MediaPipeHands, box_from_points
 
 __all__ = ["Detection", "HandDetector"]
 

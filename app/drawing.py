@@ -10,10 +10,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dirnet.hand.skeleton import FINGERS, HAND_CONNECTIONS
-from dirnet.pose import HandPose
+from dirnet import FINGERS, HAND_CONNECTIONS, Box, HandPose, crop_matrix, transform_points, warp
 
-from .pipeline import FrameResult
+from .pipeline import MEDIAPIPE_EVERY, FrameResult
 
 __all__ = ["DrawingSpec", "annotate", "loop_heatmaps", "heatmap_images"]
 
@@ -29,7 +28,11 @@ class DrawingSpec:
     palm_color: RGB = (236, 239, 241)
     ellipse_color: RGB = (255, 255, 255)
     ellipse_sigma: float = 2.0  # ellipse half-axes in standard deviations
-    mediapipe_color: RGB = (0, 229, 255)
+    # MediaPipe's landmarks: magenta dashes and hollow squares, outlined in black, so they are told
+    # from our solid bones and filled dots at a glance (cyan was mistaken for our ring finger)
+    mediapipe_color: RGB = (255, 0, 255)
+    outline_color: RGB = (0, 0, 0)
+    dash: float = 9.0
     box_color: RGB = (120, 144, 156)
     text_color: RGB = (255, 255, 255)
     label_color: RGB = (38, 50, 56)
@@ -67,11 +70,56 @@ def _draw_hand_geometry(image: np.ndarray, result: FrameResult, spec: DrawingSpe
             cv2.line(image, _pt(*pts[a]), _pt(*pts[b_]), colors[b_], thick, cv2.LINE_AA)
         for (x, y), color in zip(pts, colors):
             cv2.circle(image, _pt(x, y), radius, color, -1, cv2.LINE_AA)
-    for landmarks in result.mediapipe:
-        for a, b_ in _EDGES:
-            cv2.line(image, _pt(*landmarks[a]), _pt(*landmarks[b_]), spec.mediapipe_color, 1, cv2.LINE_AA)
-        for x, y in landmarks:
-            cv2.circle(image, _pt(x, y), max(2, radius // 2), spec.mediapipe_color, 1, cv2.LINE_AA)
+    for landmarks in result.mediapipe or ():
+        _draw_mediapipe(image, landmarks, spec, unit)
+
+
+def _draw_mediapipe(image: np.ndarray, landmarks: np.ndarray, spec: DrawingSpec, unit: float,
+                    edges=_EDGES) -> None:
+    """Dashed bones and hollow rings (a black centre hides the bones beneath), outlined in black."""
+    thick = max(1, round(spec.thickness * unit * 0.6))
+    radius = max(3, round(spec.joint_radius * unit * 0.9))
+    for color, width in ((spec.outline_color, thick + 2), (spec.mediapipe_color, thick)):
+        for a, b in edges:
+            _dashed_line(image, landmarks[a], landmarks[b], color, width, spec.dash * unit)
+    for x, y in landmarks:
+        cv2.circle(image, _pt(x, y), radius + 1, spec.outline_color, -1, cv2.LINE_AA)
+        cv2.circle(image, _pt(x, y), radius - thick // 2, spec.mediapipe_color, thick, cv2.LINE_AA)
+
+
+def _dashed_line(image: np.ndarray, p: np.ndarray, q: np.ndarray, color: RGB, thick: int, dash: float) -> None:
+    """Dashes `dash` px long with gaps as long, from p to q."""
+    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    length = float(np.hypot(*(q - p)))
+    for start in np.arange(0.0, length, 2 * dash):
+        end = min(start + dash, length)
+        cv2.line(image, _pt(*(p + (q - p) * start / length)), _pt(*(p + (q - p) * end / length)), color,
+                 thick, cv2.LINE_AA)
+
+
+def _draw_legend(image: np.ndarray, found: bool, spec: DrawingSpec) -> None:
+    """Bottom left: which marks are ours and which MediaPipe's (or that it found no hand). Sized by
+    the frame's shorter side, so that it fits a portrait frame too."""
+    unit = min(image.shape[:2]) / 720.0
+    scale, thick = spec.font_scale * unit, max(1, round(unit * 1.5))  # as large as the hand labels
+    entries = ("DIR-Net", f"MediaPipe (1 frame in {MEDIAPIPE_EVERY})" if found else "MediaPipe: no hand found")
+    sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0] for text in entries]
+    line_h, sample = max(h for _, h in sizes) + round(12 * unit), round(54 * unit)
+    width = sample + max(w for w, _ in sizes) + round(20 * unit)
+    x0, y0 = round(8 * unit), image.shape[0] - round(8 * unit) - 2 * line_h
+    cv2.rectangle(image, (x0, y0), (x0 + width, y0 + 2 * line_h), spec.label_color, -1)
+    for row, text in enumerate(entries):
+        y = y0 + row * line_h + line_h // 2
+        a, b = np.array([x0 + 6 * unit, y]), np.array([x0 + sample - 6 * unit, y])
+        if row == 0:
+            cv2.line(image, _pt(*a), _pt(*b), spec.finger_colors[3], max(1, round(spec.thickness * unit)),
+                     cv2.LINE_AA)
+            cv2.circle(image, _pt(*b), max(2, round(spec.joint_radius * unit)), spec.finger_colors[3], -1,
+                       cv2.LINE_AA)
+        else:
+            _draw_mediapipe(image, np.stack([a, b]), spec, unit, edges=[(0, 1)])
+        cv2.putText(image, text, (x0 + sample + round(8 * unit), y + sizes[row][1] // 2),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, spec.text_color, thick, cv2.LINE_AA)
 
 
 def _hand_label(hand) -> str:
@@ -94,7 +142,8 @@ def _draw_label(image: np.ndarray, text: str, x: float, y: float, spec: DrawingS
 
 def annotate(result: FrameResult, out: np.ndarray | None = None, spec: DrawingSpec = DrawingSpec(),
              mirror: bool = False) -> np.ndarray:
-    """The frame with every hand's skeleton, uncertainty ellipses, crop box and label.
+    """The frame with every hand's skeleton, uncertainty ellipses, crop box and label, and MediaPipe's
+    landmarks with a legend while the comparison is on.
 
     Args:
         result: one processed frame.
@@ -119,6 +168,8 @@ def annotate(result: FrameResult, out: np.ndarray | None = None, spec: DrawingSp
         left = b.cx - b.size / 2
         x = width - 1 - (b.cx + b.size / 2) if mirror else left
         _draw_label(out, _hand_label(hand), x, b.cy - b.size / 2 - 4 * unit, spec, unit)
+    if result.mediapipe is not None:
+        _draw_legend(out, bool(result.mediapipe), spec)
     return out
 
 
@@ -126,26 +177,26 @@ def _pt(x: float, y: float) -> tuple[int, int]:
     return int(round(float(x))), int(round(float(y)))
 
 
-def loop_heatmaps(pose: HandPose, crop_res: int, res: int) -> np.ndarray:
-    """Uncertainty heatmaps of every executed loop, as in the paper's Fig. 4.
+def loop_heatmaps(pose: HandPose, res: int) -> np.ndarray:
+    """Uncertainty heatmaps of every executed loop over the box DIR-Net saw, as in the paper's Fig. 4.
 
     Each joint is a 2D Gaussian at its predicted position with its predicted per-axis variance,
     scaled to unit volume, so confident joints are small bright spots and uncertain ones wide,
     faint blobs. All loops share one normalisation so they can be compared.
 
     Args:
-        pose: DIR-Net's result; uses pose.trace[l].joints2d / var2d (crop px, px^2).
-        crop_res: side of the crop the pose refers to (px).
-        res: side of each heatmap (px).
+        pose: DIR-Net's result; uses pose.box and pose.trace[l].joints2d / var2d (image px, px^2).
+        res: side of each heatmap (px); the map covers pose.box.
 
     Returns:
         (L, res, res) float32 in [0, 1], one map per loop.
     """
-    k = res / crop_res
+    to_map = crop_matrix(pose.box, res)
+    k = res / pose.box.size
     grid = np.arange(res, dtype=np.float32)
     maps = np.empty((len(pose.trace), res, res), np.float32)
     for l, loop in enumerate(pose.trace):
-        mu = loop.joints2d.astype(np.float32) * k + (k - 1) / 2  # pixel-centre convention
+        mu = transform_points(loop.joints2d, to_map).astype(np.float32)
         sd = np.maximum(np.sqrt(np.maximum(loop.var2d, 0.0)).astype(np.float32) * k, 0.7)
         gx = np.exp(-0.5 * ((grid[None] - mu[:, :1]) / sd[:, :1]) ** 2) / sd[:, :1]  # (21, res)
         gy = np.exp(-0.5 * ((grid[None] - mu[:, 1:]) / sd[:, 1:]) ** 2) / sd[:, 1:]
@@ -156,18 +207,19 @@ def loop_heatmaps(pose: HandPose, crop_res: int, res: int) -> np.ndarray:
     return maps
 
 
-def heatmap_images(crop: np.ndarray, heatmaps: np.ndarray) -> list[np.ndarray]:
-    """Each heatmap coloured (inferno) over a dimmed grey copy of the crop.
+def heatmap_images(image: np.ndarray, box: Box, heatmaps: np.ndarray) -> list[np.ndarray]:
+    """Each heatmap coloured (inferno) over a dimmed grey copy of the box's region of the image.
 
     Args:
-        crop: (R, R, 3) uint8 RGB crop DIR-Net saw.
+        image: (H, W, 3) uint8 RGB the pose was estimated on (e.g. the frame).
+        box: the region the heatmaps cover (pose.box).
         heatmaps: (L, r, r) float32 in [0, 1] from loop_heatmaps.
 
     Returns:
         L images (r, r, 3) uint8 RGB.
     """
     res = heatmaps.shape[-1]
-    grey = cv2.cvtColor(cv2.resize(crop, (res, res), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    grey = cv2.cvtColor(warp(image, crop_matrix(box, res), res), cv2.COLOR_RGB2GRAY)
     backdrop = cv2.cvtColor((grey * 0.45).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     images = []
     for heat in heatmaps:

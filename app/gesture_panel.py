@@ -172,6 +172,13 @@ class GesturePanel(QWidget):
         self._fill_list()
         self.gestures_changed.emit(dict(self.store.gestures))
 
+    def set_threshold(self, threshold: float) -> None:
+        """Show `threshold` (0..1) without emitting settings_changed (the window applies it)."""
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(round(threshold * 100))
+        self.threshold.blockSignals(False)
+        self._threshold_label.setText(f"{self.threshold.value() / 100:.2f}")
+
     def _threshold_moved(self, value: int) -> None:
         self._threshold_label.setText(f"{value / 100:.2f}")
         self.settings_changed.emit({"gesture_threshold": value / 100})

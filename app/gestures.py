@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dirnet.hand.skeleton import FINGERS, HandJoint
-
-from dirnet.io import write_text_atomic
+from dirnet import FINGERS, HandJoint, write_text_atomic
 
 __all__ = [
     "pose_features", "Gesture", "GestureMatch", "GestureStore", "GestureMatcher", "GestureCapture",

@@ -15,8 +15,9 @@ APP_DOCS = Path(__file__).resolve().parents[1] / "docs" / "APP.md"
 _PANELS = (
     ("Video (centre)", "The camera image with each hand's skeleton (one colour per finger), a 2-sigma "
      "ellipse per joint for DIR-Net's own 2D uncertainty, the crop box, and a label: hand, loops "
-     "run, gesture. Problems show in a red banner above it; an amber banner says when what plays is "
-     "not what was asked for (e.g. the demo because no camera was found)."),
+     "run, gesture. With View → Show MediaPipe's landmarks, MediaPipe's own are drawn as magenta "
+     "dashes and rings (legend bottom left). Problems show in a red banner above it; an amber banner "
+     "says when what plays is not what was asked for (e.g. the demo because no camera was found)."),
     ("Plots (below the video)", "Refiner loops per frame and their histogram, GFLOPs per frame, and "
      "the time each stage takes (ms) with the processing rate and the capture-to-screen latency."),
     ("3D mesh (right, top)", "The estimated hand mesh; drag to rotate, wheel to zoom. In uncertainty "
@@ -26,7 +27,8 @@ _PANELS = (
      "sigma and the gate's exit probability. Loops the exit skipped say so."),
     ("Controls tab", "Source, the dynamic exit (mode, τ_gate, τ_var, max loops: changes apply to the "
      "next frame), One Euro smoothing, view options and recording. Hover any control for its meaning "
-     "and unit."),
+     "and unit. The window remembers these, its layout and the source for the next run; Session → "
+     "Reset layout and settings puts them back to the defaults."),
     ("Gestures tab", "The recognised gesture, your gesture list (capture, rename, delete with undo, "
      "reset to the starters, import, export) and a log of gesture changes."),
 )

@@ -1,6 +1,6 @@
 """MainWindow: lays out the panels and wires the capture thread, the worker and the widgets.
 
-Threads (STYLE.md 10): CaptureThread reads frames and hands them straight to InferenceWorker
+Threads: CaptureThread reads frames and hands them straight to InferenceWorker
 (a direct, thread-safe call: frames never pass through the UI thread); the worker emits one
 `Processed` per frame. The UI records every result cheaply (plots' ring buffers, gesture events)
 and redraws at most 30 times a second through a pg.SignalProxy, so it never falls behind; each
@@ -18,13 +18,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QByteArray, Qt, QTimer
 from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
-from PyQt6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (
+    QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+)
 
 from .capture import CaptureThread
 from .config import AppConfig
 from .controls import ControlPanel
+from .finetune_panel import FinetunePanel
 from .gesture_panel import GesturePanel
 from .gestures import open_store
 from .headless import settings_from_config
@@ -34,6 +37,7 @@ from .panels.heatmaps import HeatmapPanel
 from .panels.plots import StatsPanel
 from .panels.video import VideoPanel
 from .recording import RecordingError, check_writable
+from .remembered import CONFIG_FIELDS, Remembered
 from .startup import STEPS, StartupLog
 from .worker import InferenceWorker, Processed
 
@@ -54,12 +58,16 @@ class MainWindow(QMainWindow):
 
     def __init__(self, config: AppConfig, startup: StartupLog | None = None) -> None:
         super().__init__()
+        self.remembered = Remembered(config.settings_file)
+        self.defaults = config  # what a reset goes back to: the command line over the built-in defaults
+        config = self.remembered.config(config)
         self.config = config
         self.setWindowTitle("DIR-Net hand tracker")
         self.settings = settings_from_config(config)
         self.startup = startup or StartupLog()
         self.frames_shown = 0
         self.results = 0
+        self._result_times = (0.0, 0.0)  # monotonic times of the first and the latest processed frame
         self.shown: Processed | None = None  # the result every panel shows now
         self._stats_drawn = 0.0
         self._last_error = ""
@@ -67,6 +75,8 @@ class MainWindow(QMainWindow):
         self._recording_since: float | None = None  # monotonic start of the session being recorded
         self._notice = ""  # e.g. "no camera found: showing the built-in demo"; until the source changes
         self._source_name: str | None = None
+        self._source_asked: str | None = None  # the spec last given to the capture thread
+        self._source_spec: str | None = None  # the spec of the source playing (remembered on close)
         self._capture_message = ""  # the last source failure: cleared when a source opens
         self._reading_held = False  # capture waits for the worker to finish starting
         self._start_pending = False  # start() was called; the threads start after the first paint
@@ -76,9 +86,13 @@ class MainWindow(QMainWindow):
         store, store_problem = open_store(config.gestures)
 
         self.controls = ControlPanel(config)
+        if config.record is None:  # --record DIR names this run's folder
+            self.controls.set_record_root(self._remembered_path("record_folder") or self.controls.record_root)
+        self.controls.mesh_combo.setCurrentText(self.remembered.get("mesh_color", str) or "skin")
         self.gestures = GesturePanel(store, config.gesture_threshold)
+        self.finetune = FinetunePanel(config.personal_weights, config.finetune_minutes, config.weights)
         self.video = VideoPanel()
-        self.stats = StatsPanel()
+        self.stats = StatsPanel(deferred=True)  # its plots come after the first frame (their cost)
         self.heatmaps = HeatmapPanel()
         self.colorbar = ColorBar()
         self.colorbar.setVisible(self.controls.mesh_combo.currentText() == "uncertainty")
@@ -104,6 +118,8 @@ class MainWindow(QMainWindow):
         self.gestures.gestures_changed.emit(dict(store.gestures))
         if store_problem:
             self._error(store_problem)
+        for problem in self.remembered.problems:
+            self._error(problem)
         self._update_loading()
 
     # ---- layout --------------------------------------------------------------------------------
@@ -111,6 +127,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(_scrolled(self.controls), "Controls")
         self.tabs.addTab(_scrolled(self.gestures), "Gestures")
+        self.tabs.addTab(_scrolled(self.finetune), "Your hand")
         self.tabs.setMinimumWidth(270)
         self.tabs.setMaximumWidth(400)
 
@@ -132,6 +149,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(2, 2)
         self.setCentralWidget(self.splitter)
         self._fit_to_screen()
+        self._restore_layout()
 
     def _fit_to_screen(self) -> None:
         """Default size, shrunk to the screen's free area; panes shared in proportion."""
@@ -144,6 +162,62 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([side, (width - side) * 3 // 5, (width - side) * 2 // 5])
         self.centre.setSizes([height * 63 // 100, height * 37 // 100])
         self.right.setSizes([height // 2, height // 2])
+
+    def _restore_layout(self) -> None:
+        """The size, splitter positions and tab of the last run (restoreGeometry keeps the window
+        on the screen it finds now)."""
+        geometry = self.remembered.get("window/geometry", QByteArray)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        for name, splitter in self._splitters().items():
+            state = self.remembered.get(f"window/{name}", QByteArray)
+            if state is not None:
+                splitter.restoreState(state)
+        self.tabs.setCurrentIndex(self.remembered.get("window/tab", int) or 0)
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"panes": self.splitter, "centre": self.centre, "right": self.right}
+
+    def _remembered_path(self, key: str) -> Path | None:
+        value = self.remembered.get(key, str)
+        return Path(value) if value else None
+
+    def remember(self) -> None:
+        """Save the layout and every choice for the next run (on closing the window)."""
+        width, height, fps = self.controls.resolution()
+        values = {name: getattr(self.settings, name) for name in CONFIG_FIELDS if hasattr(self.settings, name)}
+        values.update(source=self._source_spec or self.config.source, width=width, height=height, fps=fps,
+                      mirror=self.controls.mirror_check.isChecked(),
+                      mesh_color=self.controls.mesh_combo.currentText(), **{"window/tab": self.tabs.currentIndex()})
+        if self.controls.record_root != self.config.record:  # --record DIR is for this run only
+            values["record_folder"] = self.controls.record_root
+        if not self.isFullScreen():  # a full-screen geometry would open the next run full-screen-sized
+            values["window/geometry"] = self.saveGeometry()
+        values.update({f"window/{name}": s.saveState() for name, s in self._splitters().items()})
+        self.remembered.save(values, self.config)
+
+    def reset_to_defaults(self) -> None:
+        """Forget what was remembered and show the defaults: layout, controls and the pipeline's
+        settings (the source playing stays until another is chosen)."""
+        self.remembered.clear()
+        defaults = self.defaults
+        self.config = replace(self.config, **{name: getattr(defaults, name) for name in CONFIG_FIELDS})
+        self.controls.apply_config(defaults)
+        self.gestures.set_threshold(defaults.gesture_threshold)
+        self.settings = settings_from_config(defaults)
+        self.worker.set_settings(self.settings)
+        if self.isFullScreen() or self.isMaximized():
+            self.showNormal()
+        self.tabs.setCurrentIndex(0)
+        self._fit_to_screen()
+        self._status("layout and settings back to their defaults")
+
+    def _ask_reset(self) -> None:
+        answer = QMessageBox.question(
+            self, "Reset to defaults", "Put the window's layout and every setting (exit, smoothing, "
+            "view, camera mode, recording folder) back to the defaults? Your gestures are kept.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.reset_to_defaults()
 
     def _status_labels(self) -> None:
         self.source_label = QLabel("no source")
@@ -159,6 +233,7 @@ class MainWindow(QMainWindow):
         menus = {
             "&Session": [("Record / stop recording", "R", c.record_button.toggle),
                          ("Pause / resume", "Space", self.toggle_pause),
+                         ("Reset layout and settings to defaults…", "", self._ask_reset),
                          ("Quit", "Ctrl+Q", self.close)],
             "&Model": [("Next exit mode (gate, variance, none)", "E", c.cycle_exit_mode)],
             "&View": [("Show MediaPipe's landmarks", "M", c.mediapipe_check.toggle),
@@ -211,6 +286,10 @@ class MainWindow(QMainWindow):
         g.capture_requested.connect(worker.capture_gesture)
         g.gestures_changed.connect(worker.set_gestures)
         g.errored.connect(self._error)
+        f = self.finetune
+        worker.recording_changed.connect(f.recording_changed)
+        f.weights_requested.connect(self._switch_weights)
+        f.errored.connect(self._error)
 
     def start(self) -> None:
         """Start the worker (it loads DIR-Net and MediaPipe) and open the configured source.
@@ -261,6 +340,7 @@ class MainWindow(QMainWindow):
     def open_source(self, spec: str) -> None:
         width, height, fps = self.controls.resolution()
         self.source_label.setText(f"opening {spec}…")
+        self._source_asked = spec
         self.worker.source_spec = spec
         self.capture.open(spec, width, height, fps)
 
@@ -289,6 +369,7 @@ class MainWindow(QMainWindow):
         summary = self.startup.summary()
         print(f"startup: {summary}", flush=True)
         self.statusBar().showMessage(f"ready · {summary}", 15_000)
+        QTimer.singleShot(0, self.stats.build)
         QTimer.singleShot(0, self._add_mesh_view)
 
     def _update_loading(self) -> None:
@@ -301,6 +382,10 @@ class MainWindow(QMainWindow):
     def _change_settings(self, changes: dict) -> None:
         self.settings = replace(self.settings, **changes)
         self.worker.set_settings(self.settings)
+
+    def _switch_weights(self, weights: Path | None) -> None:
+        self._status(f"loading {weights or 'the shipped weights'}…")
+        self.worker.set_weights(weights)
 
     def _record(self, on: bool) -> None:
         if on:
@@ -322,6 +407,7 @@ class MainWindow(QMainWindow):
     def _source_opened(self, name: str, fps: float) -> None:
         self._mark("source")
         self._source_name = name
+        self._source_spec = self._source_asked
         self.source_label.setText(f"{name} @ {fps:.0f} fps")
         self.controls.show_source(name)
         self._notice = ""
@@ -343,6 +429,7 @@ class MainWindow(QMainWindow):
 
     def _estimator_ready(self, info) -> None:
         self._mark("dirnet")
+        self.finetune.set_current(info.weights)
         self.controls.set_estimator_info(info)
         self.heatmaps.set_max_loops(info.max_loops)
         self.stats.set_max_loops(info.max_loops)
@@ -350,6 +437,8 @@ class MainWindow(QMainWindow):
     def _on_result(self, processed: Processed) -> None:
         """Every processed frame: cheap bookkeeping only (drawing happens in _show)."""
         self.results += 1
+        now = time.monotonic()
+        self._result_times = (now if self.results == 1 else self._result_times[0], now)
         self.stats.add(processed)
         self.gestures.log_events(processed.result.hands)
         self.process_label.setText(f"processing {processed.fps:.0f} fps · {processed.latency_ms:.0f} ms")
@@ -365,7 +454,7 @@ class MainWindow(QMainWindow):
         self.video.set_image(processed.image)
         if hasattr(self.mesh, "set_hands"):
             self.mesh.set_hands(hands, [h.box.cx for h in hands])
-        self.heatmaps.set_hand(hands[0] if hands else None)
+        self.heatmaps.set_hand(hands[0] if hands else None, processed.result.frame)
         self.gestures.set_hands(hands)
         now = time.monotonic()
         if now - self._stats_drawn >= _STATS_PERIOD_S:
@@ -429,9 +518,15 @@ class MainWindow(QMainWindow):
         self._help.raise_()
 
     def _finish(self) -> None:
-        """--max-frames reached: show the last result, save the --screenshot if asked, then close."""
+        """--max-frames reached: say the processing rate, show the last result, save the --screenshot
+        if asked, then close."""
+        first, last = self._result_times
+        if last > first:
+            print(f"processed {self.results} frames, {(self.results - 1) / (last - first):.1f} fps after "
+                  "the first", flush=True)
         self._proxy.flush()
         if self.config.screenshot is not None:
+            self.stats.build()  # (if the first frame's timer has not yet)
             self.stats.redraw()
             QGuiApplication.processEvents()
             path = Path(self.config.screenshot)
@@ -446,10 +541,12 @@ class MainWindow(QMainWindow):
     def stop_threads(self) -> None:
         """Stop capture, then the worker (which finalises any recording). Safe to call twice."""
         self._start_pending = False  # closed before the first paint: never start them
+        self.finetune.job.stop()  # the child removes what it wrote
         self.capture.stop()
         self.worker.stop()
 
     def closeEvent(self, event) -> None:  # Qt override
+        self.remember()
         self.stop_threads()
         super().closeEvent(event)
 

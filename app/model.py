@@ -29,8 +29,7 @@ def load_estimator(weights: Path | None, device: str = "cpu", threads: int | Non
         (estimator or None, messages): None only when even the fallback failed; messages are
         one-line explanations for the user (empty when the requested weights loaded cleanly).
     """
-    from dirnet.estimator import Estimator  # imports torch: slow, so only when needed
-    from dirnet.runtime import DEFAULT_CACHE, configure_threads
+    from dirnet import DEFAULT_CACHE, Estimator, configure_threads  # imports torch: slow, so only here
 
     if threads is not None:
         configure_threads(threads)
@@ -59,7 +58,7 @@ def load_estimator(weights: Path | None, device: str = "cpu", threads: int | Non
     for text in [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] + records.messages:
         if text not in messages:
             messages.append(text)
-    if estimator is not None and not getattr(estimator, "is_trained", True) and not any(
+    if estimator is not None and not estimator.is_trained and not any(
             "UNTRAINED" in m for m in messages):
         messages.append("running an UNTRAINED DIR-Net: poses are meaningless until weights are trained")
     return estimator, messages

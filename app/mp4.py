@@ -12,9 +12,12 @@ import contextlib
 import errno
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
+
+if TYPE_CHECKING:
+    import av  # imported where a video is written: at start-up PyAV delayed the window's first frame
 
 __all__ = ["FragmentedMP4", "VideoWriteError", "FRAGMENT_S"]
 
@@ -53,6 +56,8 @@ class FragmentedMP4:
         self.frames = 0
         self._last_pts = -1
         self._last_frame: av.VideoFrame | None = None
+        import av
+
         try:
             self._container = av.open(str(self.path), "w", format="mp4", options={
                 "movflags": "empty_moov+default_base_moof",
@@ -72,6 +77,8 @@ class FragmentedMP4:
         Raises:
             VideoWriteError: the write failed; the file stays readable up to the last fragment.
         """
+        import av
+
         if image is not None:
             self._last_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         if self._last_frame is None:
@@ -83,6 +90,8 @@ class FragmentedMP4:
         self.frames += 1
 
     def _mux(self, frame: av.VideoFrame) -> None:
+        import av
+
         try:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
@@ -98,6 +107,8 @@ class FragmentedMP4:
         if self._container is None:
             return
         container, self._container = self._container, None
+        import av
+
         try:
             for packet in self._stream.encode(None):
                 container.mux(packet)

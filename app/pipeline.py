@@ -1,4 +1,4 @@
-"""One frame in, every hand's pose out: detect or track, crop, DIR-Net, map back, smooth, recognise.
+"""One frame in, every hand's pose out: detect or track, DIR-Net on the hand boxes, smooth, recognise.
 
 Qt-free, so the GUI's worker thread, the headless runner, the benchmark and plain pytest all run
 the same code. Not thread-safe: one thread owns a Pipeline; others change `settings` by assigning
@@ -12,15 +12,18 @@ from typing import Callable
 
 import numpy as np
 
-from dirnet.crop import Box, crop_matrix, invert_affine, transform_points, warp
-from dirnet.pose import HandPose
+from dirnet import Box, HandPose
 
 from .detector import Detection, HandDetector
 from .gestures import GestureCapture, GestureMatch, GestureMatcher, pose_features
 from .smoothing import OneEuroFilter
 from .tracker import HandTracker
 
-__all__ = ["PipelineSettings", "HandResult", "FrameResult", "Pipeline"]
+__all__ = ["PipelineSettings", "HandResult", "FrameResult", "Pipeline", "MEDIAPIPE_EVERY"]
+
+# MediaPipe's landmarks for the comparison overlay come from one pass every this many frames
+# (a detection's pass counts): each pass costs as much as a detection, 3-4 times a tracked frame.
+MEDIAPIPE_EVERY = 3
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,7 @@ class HandResult:
     track_id: stable while the hand is tracked.
     handedness: "left"/"right" as the hand appears in the frame.
     box: the crop region (frame px) DIR-Net saw.
-    crop: (R, R, 3) uint8 RGB, the crop itself (R = estimator.input_res).
-    to_frame: (2, 3) affine from crop px to frame px.
-    pose: DIR-Net's raw result, in crop px (its trace holds every loop).
+    pose: DIR-Net's raw result, in frame px (its trace holds every loop).
     joints2d: (21, 2) float32 frame px (smoothed when smoothing is on).
     var2d: (21, 2) float32 frame px^2.
     joints3d: (21, 3) float32 mm, camera axes, wrist-relative (smoothed).
@@ -59,8 +60,6 @@ class HandResult:
     track_id: int
     handedness: str
     box: Box
-    crop: np.ndarray
-    to_frame: np.ndarray
     pose: HandPose
     joints2d: np.ndarray
     var2d: np.ndarray
@@ -76,8 +75,9 @@ class FrameResult:
 
     index: source frame number; t: capture time, seconds.
     frame: (H, W, 3) uint8 RGB as captured (never mirrored).
-    mediapipe: MediaPipe's own (21, 2) frame-px landmarks per hand, when the comparison is on.
-    timings: milliseconds per stage ("detect", "crop", "dirnet", "post", "mediapipe", "total").
+    mediapipe: MediaPipe's own (21, 2) frame-px landmarks per hand from its latest pass (at most
+        MEDIAPIPE_EVERY - 1 frames old; empty when it found none), or None when the comparison is off.
+    timings: milliseconds per stage ("detect", "dirnet", "post", "mediapipe", "total").
     detected: the detector ran on this frame.
     captured: (name, (N, 21, 3) mm samples) when a gesture capture finished on this frame.
     message: a problem worth showing the user (e.g. DIR-Net failed), else None.
@@ -87,7 +87,7 @@ class FrameResult:
     t: float
     frame: np.ndarray
     hands: list[HandResult] = field(default_factory=list)
-    mediapipe: list[np.ndarray] = field(default_factory=list)
+    mediapipe: list[np.ndarray] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     detected: bool = False
     captured: tuple[str, np.ndarray] | None = None
@@ -118,11 +118,11 @@ class Pipeline:
     """Detect/track -> crop -> DIR-Net -> frame px -> smoothing -> gestures, for one stream.
 
     Args:
-        estimator: a dirnet Estimator (anything with `input_res` and `estimate(...)`), or None to
-            run detection only (e.g. the weights failed to load).
+        estimator: a dirnet Estimator, or None to run detection only (e.g. the weights failed to
+            load).
         settings: initial settings.
         matcher: gesture prototypes; None recognises nothing.
-        detector_factory: builds the detector (static mode) and the comparison tracker.
+        detector_factory: builds the detector (static mode); it also gives the comparison overlay.
         detector: a static-mode detector started beforehand (MediaPipe takes a second to start:
             the app starts it while DIR-Net loads); None builds one on the first frame.
     """
@@ -137,7 +137,8 @@ class Pipeline:
         self.tracker = HandTracker(max_hands=settings.max_hands)
         self._detector_factory = detector_factory
         self._detector = detector
-        self._comparison: HandDetector | None = None
+        self._mediapipe: list[np.ndarray] = []  # the overlay's landmarks, from MediaPipe's latest pass
+        self._mediapipe_age = MEDIAPIPE_EVERY  # frames since that pass
         self._smoothers: dict[int, _Smoother] = {}
         self._gestures: dict[int, str | None] = {}
         self._capture: GestureCapture | None = None
@@ -145,6 +146,7 @@ class Pipeline:
     def reset(self) -> None:
         """Forget every track, filter and gesture state (call when the source changes)."""
         self.tracker.reset()
+        self._mediapipe, self._mediapipe_age = [], MEDIAPIPE_EVERY
         self._smoothers.clear()
         self._gestures.clear()
 
@@ -155,7 +157,7 @@ class Pipeline:
         if self.estimator is not None:
             s = self.settings
             policy = self.estimator.policy(s.exit_mode, s.tau_var, s.tau_gate, s.max_loops)
-            values.update(exit_mode=policy.mode, tau_var=policy.tau_var, tau_gate=policy.tau_gate,
+            values.update(exit_mode=policy.exit_mode, tau_var=policy.tau_var, tau_gate=policy.tau_gate,
                           max_loops=policy.max_loops)
         return values
 
@@ -180,18 +182,17 @@ class Pipeline:
         result = FrameResult(index=index, t=t, frame=frame)
         self.tracker.max_hands = s.max_hands
         try:
+            detections = None
             if self.tracker.needs_detection():
                 tic = time.perf_counter()
-                self.tracker.add_detections(self._detect(frame))
+                detections = self._detect(frame)
+                self.tracker.add_detections(detections)
                 result.detected = True
                 result.timings["detect"] = _ms(tic)
             if self.estimator is not None and self.tracker.tracks:
                 self._estimate(frame, t, result)
-            if s.show_mediapipe:
-                tic = time.perf_counter()
-                result.mediapipe = [d.landmarks for d in self._compare(frame)]
-                result.timings["mediapipe"] = _ms(tic)
-        except Exception as exc:  # a live stream must survive one bad frame; say what happened
+            self._overlay_mediapipe(frame, detections, result)
+        except Exception as exc:  # noqa: BLE001 - a live stream must survive one bad frame; say what happened
             result.message = f"frame {index}: {type(exc).__name__}: {exc}"
         self.tracker.step()
         result.timings["total"] = _ms(start)
@@ -202,38 +203,42 @@ class Pipeline:
             self._detector = self._detector_factory(max_hands=2, static=True)
         return self._detector.detect(frame)
 
-    def _compare(self, frame: np.ndarray) -> list[Detection]:
-        if self._comparison is None:
-            self._comparison = self._detector_factory(max_hands=2, static=False)
-        return self._comparison.detect(frame)
+    def _overlay_mediapipe(self, frame: np.ndarray, detections: list[Detection] | None,
+                           result: FrameResult) -> None:
+        """MediaPipe's landmarks for the comparison overlay, without a second MediaPipe graph: a
+        detection's own, else a pass of the detector every MEDIAPIPE_EVERY frames, the latest
+        shown in between. These passes only draw: they never move our tracks."""
+        if not self.settings.show_mediapipe:
+            self._mediapipe, self._mediapipe_age = [], MEDIAPIPE_EVERY
+            return
+        if detections is None and self._mediapipe_age + 1 >= MEDIAPIPE_EVERY:
+            tic = time.perf_counter()
+            detections = self._detect(frame)
+            result.timings["mediapipe"] = _ms(tic)
+        if detections is None:
+            self._mediapipe_age += 1
+        else:
+            self._mediapipe, self._mediapipe_age = [d.landmarks for d in detections], 0
+        result.mediapipe = self._mediapipe
 
     def _estimate(self, frame: np.ndarray, t: float, result: FrameResult) -> None:
         s = self.settings
-        res = self.estimator.input_res
-        tic = time.perf_counter()
         tracks = list(self.tracker.tracks)
-        matrices = [crop_matrix(track.box, res) for track in tracks]
-        crops = [warp(frame, m, res) for m in matrices]
-        result.timings["crop"] = _ms(tic)
         tic = time.perf_counter()
         poses = self.estimator.estimate(
-            crops, [track.handedness for track in tracks], exit=s.exit_mode,
-            tau_var=s.tau_var, tau_gate=s.tau_gate, max_loops=s.max_loops)
+            frame, [track.handedness for track in tracks], boxes=[track.box for track in tracks],
+            exit_mode=s.exit_mode, tau_var=s.tau_var, tau_gate=s.tau_gate, max_loops=s.max_loops)
         result.timings["dirnet"] = _ms(tic)
         tic = time.perf_counter()
         height, width = frame.shape[:2]
-        for track, m, crop, pose in zip(tracks, matrices, crops, poses):
-            to_frame = invert_affine(m)
-            px2 = abs(np.linalg.det(to_frame[:, :2]))  # frame px^2 per crop px^2
-            joints2d = transform_points(pose.joints2d, to_frame).astype(np.float32)
-            var2d = (pose.var2d * px2).astype(np.float32)
-            hand = HandResult(track.id, track.handedness, track.box, crop, to_frame, pose,
-                              joints2d, var2d, pose.joints3d, pose.vertices)
-            self.tracker.update(track, joints2d, var2d, (width, height))
+        for track, pose in zip(tracks, poses):
+            hand = HandResult(track.id, track.handedness, track.box, pose, pose.joints2d, pose.var2d,
+                              pose.joints3d, pose.vertices)
+            self.tracker.update(track, pose.joints2d, pose.var2d, (width, height))
             if s.smoothing:
                 smoother = self._smoothers.setdefault(track.id, _Smoother(s.min_cutoff, s.beta))
                 hand.joints2d, hand.joints3d, hand.vertices = smoother.process(
-                    t, joints2d, pose.joints3d, pose.vertices, min_cutoff=s.min_cutoff, beta=s.beta)
+                    t, pose.joints2d, pose.joints3d, pose.vertices, min_cutoff=s.min_cutoff, beta=s.beta)
             self._recognise(hand)
             result.hands.append(hand)
         if self._capture is not None and result.hands and self._capture.add(result.hands[0].joints3d):
@@ -253,11 +258,10 @@ class Pipeline:
         self._gestures[hand.track_id] = name
 
     def close(self) -> None:
-        """Free MediaPipe's graphs."""
-        for det in (self._detector, self._comparison):
-            if det is not None:
-                det.close()
-        self._detector = self._comparison = None
+        """Free MediaPipe's graph."""
+        if self._detector is not None:
+            self._detector.close()
+        self._detector = None
 
 
 def _ms(since: float) -> float:

@@ -34,8 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dirnet.io import write_text_atomic
-from .mp4 import FragmentedMP4, VideoWriteError
+from dirnet import write_text_atomic
+from .mp4 import FragmentedMP4
 from .pipeline import FrameResult
 
 __all__ = ["SessionRecorder", "RecordingError", "Placement", "fit", "frame_record",

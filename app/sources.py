@@ -21,7 +21,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from dirnet.image_io import IMAGE_SUFFIXES, UnreadableImage, read_rgb
+from dirnet import IMAGE_SUFFIXES, UnreadableImage, read_rgb
 
 __all__ = ["FrameSource", "SourceError", "CameraSource", "VideoSource", "ImageFolderSource",
            "open_source", "open_auto", "list_cameras"]

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dirnet.crop import DEFAULT_MARGIN, Box, box_from_points
+from dirnet import DEFAULT_MARGIN, Box, box_from_points
 
 from .detector import Detection
 

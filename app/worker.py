@@ -28,6 +28,7 @@ from .detector import HandDetector
 from .drawing import annotate
 from .gestures import Gesture, GestureMatcher
 from .model import load_estimator
+from .personal_weights import same_weights
 from .pipeline import FrameResult, Pipeline, PipelineSettings
 from .provenance import session_info
 from .recording import RecordingError, SessionRecorder
@@ -52,11 +53,12 @@ class EstimatorInfo:
     """What the controls need to know about the loaded model."""
 
     input_res: int
-    exit: str
+    exit_mode: str
     tau_var: float
     tau_gate: float
     max_loops: int
     is_trained: bool
+    weights: Path | None = None  # the .safetensors loaded; None: the shipped weights (or none)
 
 
 class InferenceWorker(QThread):
@@ -151,6 +153,10 @@ class InferenceWorker(QThread):
     def stop_recording(self) -> None:
         self._queue(self._stop_recording)
 
+    def set_weights(self, weights: Path | None) -> None:
+        """Load other weights (None: the shipped ones) between frames; estimator_ready follows."""
+        self._queue(lambda: self._swap_estimator(weights))
+
     def stop(self) -> None:
         """Finish the current frame, finalise any recording, and wait for the thread.
 
@@ -237,10 +243,17 @@ class InferenceWorker(QThread):
             self.errored.emit(message)
         if estimator is not None:
             d = estimator.policy()
-            trained = bool(getattr(estimator, "is_trained", True))
-            self.estimator_ready.emit(
-                EstimatorInfo(estimator.input_res, d.mode, d.tau_var, d.tau_gate, d.max_loops, trained))
+            self.estimator_ready.emit(EstimatorInfo(estimator.input_res, d.exit_mode, d.tau_var, d.tau_gate,
+                                                    d.max_loops, estimator.is_trained, _personal(estimator)))
         return estimator
+
+    def _swap_estimator(self, weights: Path | None) -> None:
+        self._weights = weights
+        estimator = self._load_estimator()
+        if estimator is not None:
+            self._pipeline.estimator = estimator
+            self._pipeline.reset()  # the new model's first estimate starts fresh filters
+            self.status.emit(f"now using {weights or 'the shipped weights'}")
 
     def run(self) -> None:
         with ThreadPoolExecutor(1, thread_name_prefix="mediapipe-start") as pool:
@@ -248,7 +261,7 @@ class InferenceWorker(QThread):
             estimator = self._load_estimator()
         try:
             hand_detector = detector.result()
-        except Exception as exc:  # the pipeline retries on the first frame and reports it there
+        except Exception as exc:  # noqa: BLE001 - the pipeline retries on the first frame and reports it there
             self.errored.emit(f"MediaPipe did not start: {type(exc).__name__}: {exc}")
             hand_detector = None
         self._pipeline = Pipeline(estimator, self._settings, GestureMatcher(), detector=hand_detector)
@@ -274,7 +287,7 @@ class InferenceWorker(QThread):
                 if job is not None:
                     try:
                         self._process(*job)
-                    except Exception as exc:  # keep the stream alive; say what went wrong
+                    except Exception as exc:  # noqa: BLE001 - keep the stream alive; say what went wrong
                         self.errored.emit(f"frame {job[2]}: {type(exc).__name__}: {exc}")
         finally:
             self._stop_recording()
@@ -294,6 +307,14 @@ class InferenceWorker(QThread):
         now = time.monotonic()
         self._done_times = [x for x in self._done_times if now - x < 1.0] + [now]
         self.result_ready.emit(Processed(result, image, (now - t) * 1000.0, float(len(self._done_times))))
+
+
+def _personal(estimator) -> Path | None:
+    """The weights file an Estimator loaded, or None for the shipped weights (or none at all)."""
+    from dirnet import DEFAULT_WEIGHTS  # torch is loaded by now
+
+    loaded = estimator.weights_path
+    return None if loaded is None or same_weights(loaded, DEFAULT_WEIGHTS) else loaded
 
 
 def _warm_detector() -> HandDetector:

@@ -12,9 +12,9 @@ every contender alike, it times:
 - MediaPipe Hands 0.10.21 lite and full (model_complexity 0 / 1) in tracking mode
   (static_image_mode=False), `MediaPipeHands.process(frame)` per frame (dirnet.mediapipe_hands:
   MediaPipe plus reading its landmarks into arrays);
-- the app's per-frame path from decoded frame to result in frame px: crop with `dirnet.crop`,
-  `Estimator.estimate` (accelerated, default exits), map joints and variances back to the frame;
-  for one hand, and for two in one batch (the hand's crop plus its mirror image as a left hand);
+- the app's per-frame path from decoded frame to result in frame px: `Estimator.estimate(frame,
+  hands, boxes=...)` on the fast path with default exits (it cuts the crops and maps the results
+  back); for one hand, and for two (the same box again, run as a left hand: its mirror image);
   for each precision.
 
 Warm-up frames are run but not timed. Reports median and 90th percentile in ms, parameters,
@@ -25,7 +25,6 @@ hand <= 0.6x MediaPipe full) per precision, and int8's accuracy against fp32 on 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import os
@@ -34,21 +33,27 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .crop import box_from_points, crop_matrix, invert_affine, transform_points, warp
+from .cli import EXIT_USAGE, configure_logging, fail
+from .crop import box_from_points, crop_matrix, warp
 from .exits import EXIT_MODES, run_with_exits
 from .mediapipe_hands import MediaPipeHands
-from .runtime import BACKENDS, FastDIRNet, accelerate, auto_threads, configure_threads, images_to_tensor, load_plan
+from .runtime import BACKENDS, auto_threads, configure_threads, images_to_tensor, load_plan
 from .runtime.accuracy import compare_precisions
+
+if TYPE_CHECKING:
+    from .estimator import Estimator
 
 __all__ = ["BenchConfig", "run_bench", "format_table", "main", "TARGET_DIRNET_VS_LITE",
            "TARGET_PIPELINE_VS_FULL"]
+
+log = logging.getLogger(__name__)
 
 # The clip is not package data: it lives in ../shared beside the checkout the command runs from
 # (or where $DIRNET_SHARED points); --video / --landmarks name it otherwise.
@@ -122,8 +127,9 @@ def _load_clip(config: BenchConfig) -> tuple[list[np.ndarray], np.ndarray]:
     return frames, landmarks[:len(frames)]
 
 
-def _load_estimator(config: BenchConfig):
-    """The Estimator to time and a description of its weights."""
+def _load_estimators(config: BenchConfig, threads: int) -> tuple[dict[str, Estimator], str]:
+    """precision -> the Estimator to time on config.backend (fp32 always; int8 when asked for and
+    the weights have an int8 plan), and a description of the weights."""
     from .config import DIRNetConfig
     from .estimator import DEFAULT_WEIGHTS, Estimator
     from .hand import create_hand_model
@@ -138,46 +144,27 @@ def _load_estimator(config: BenchConfig):
                                        input_res=config.input_res or base.input_res)
         hand = create_hand_model(cfg.hand_model)
         cfg = DIRNetConfig.from_dict({**cfg.to_dict(), "num_shape": hand.num_shape})
-        return (Estimator(DIRNet(cfg, hand), is_trained=False),
+        return ({"fp32": Estimator(DIRNet(cfg, hand), is_trained=False, backend=config.backend, threads=threads)},
                 "untrained (--preset/--res; exits follow untrained gate/variance heads)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "untrained" is reported in the output
-        estimator = Estimator.from_pretrained(config.weights, fast=False)  # accelerated below per --backend
-    if not estimator.is_trained:
-        return estimator, "untrained (no weights; exits follow untrained gate/variance heads)"
-    return estimator, str(checkpoint_paths(config.weights or DEFAULT_WEIGHTS)[0])
-
-
-def _pipeline(estimator, frame: np.ndarray, boxes, hands: list[str]) -> list:
-    """The app's per-frame work after capture: crop, estimate, back to frame px (app/pipeline.py)."""
-    res = estimator.input_res
-    matrices = [crop_matrix(box, res) for box in boxes]
-    crops = [warp(frame, m, res) for m in matrices]
-    if len(crops) == 2:  # the second hand is the first one's mirror image, handed "left"
-        crops[1] = np.ascontiguousarray(crops[0][:, ::-1])
-    poses = estimator.estimate(crops, hands)  # default exits
-    out = []
-    for m, pose in zip(matrices, poses):
-        to_frame = invert_affine(m)
-        px2 = abs(np.linalg.det(to_frame[:, :2]))
-        out.append((transform_points(pose.joints2d, to_frame).astype(np.float32),
-                    (pose.var2d * px2).astype(np.float32)))
-    return out
-
-
-def _accelerated(estimator, config: BenchConfig, threads: int) -> dict:
-    """precision -> the Estimator on its fast path: fp32 always, int8 when asked and planned."""
-    out = {"fp32": accelerate(copy.copy(estimator), backend=config.backend, threads=threads)}
-    plan = (load_plan("auto", estimator.weights_path, estimator.model)
-            if config.int8 and config.backend == "onnxruntime" else None)
+        fp32 = Estimator.from_pretrained(config.weights, backend=config.backend, precision="fp32",
+                                         threads=threads)
+    if not fp32.is_trained:
+        return {"fp32": fp32}, "untrained (no weights; exits follow untrained gate/variance heads)"
+    estimators = {"fp32": fp32}
+    plan = load_plan("auto", fp32.weights_path, fp32.model) if config.int8 and config.backend == "onnxruntime" else None
     if plan is not None:
-        out["int8"] = accelerate(copy.copy(estimator), threads=threads, plan=plan)
-    return out
+        int8 = Estimator(fp32.model, fp32.defaults, metadata=fp32.metadata, backend=config.backend,
+                         threads=threads, plan=plan)
+        if int8.precision == "int8":  # else a plan without stages, or a fast path that failed (logged)
+            estimators["int8"] = int8
+    return estimators, str(checkpoint_paths(config.weights or DEFAULT_WEIGHTS)[0])
 
 
 def _precision_report(stats: dict, cpu: dict, loops_used: dict, precision: str, d, mediapipe: bool) -> dict:
     """One precision's headline medians, mean loops and ratios to MediaPipe (wall-clock and CPU)."""
-    out = {"dirnet_ms": stats[f"{precision} exit={d.exit}"]["median"],
+    out = {"dirnet_ms": stats[f"{precision} exit={d.exit_mode}"]["median"],
            "pipeline_ms": stats[f"pipeline_1 {precision}"]["median"],
            "pipeline_two_hands_ms": stats[f"pipeline_2 {precision}"]["median"],
            "mean_loops": {k.split(" ", 1)[1]: round(float(np.mean(v)), 3) for k, v in loops_used.items()
@@ -185,23 +172,28 @@ def _precision_report(stats: dict, cpu: dict, loops_used: dict, precision: str, 
     if mediapipe:
         for key, table in (("ratios", stats), ("cpu_ratios", cpu)):
             out[key] = {
-                "dirnet_vs_lite": round(table[f"{precision} exit={d.exit}"]["median"]
+                "dirnet_vs_lite": round(table[f"{precision} exit={d.exit_mode}"]["median"]
                                         / table["mediapipe_lite"]["median"], 3),
                 "pipeline_vs_full": round(table[f"pipeline_1 {precision}"]["median"]
                                           / table["mediapipe_full"]["median"], 3)}
     return out
 
 
-def run_bench(config: BenchConfig) -> dict:
-    """Time everything on the same frames; returns the report (see the module docstring)."""
-    from .flops import count_stage_flops
+def run_bench(config: BenchConfig, estimators: dict[str, Estimator], weights: str,
+              threads: tuple[int, str]) -> dict:
+    """Time everything on the same frames; returns the report (see the module docstring).
 
-    threads, rule = (config.threads, "--threads") if config.threads else auto_threads()
-    configure_threads(threads)
+    Args:
+        config: the command's settings.
+        estimators, weights: from `_load_estimators` (the Estimator per precision and a
+            description of their weights).
+        threads: the intra-op threads and the rule that chose them.
+    """
     frames, landmarks = _load_clip(config)
-    estimator, weights = _load_estimator(config)
-    estimators = _accelerated(estimator, config, threads)
-    engines: dict[str, FastDIRNet] = {p: e.model for p, e in estimators.items()}
+    if any(e.backend != config.backend for e in estimators.values()):
+        raise ValueError(f"the {config.backend} backend could not be built (see the log)")
+    engines = {p: e.runner for p, e in estimators.items()}
+    estimator = estimators["fp32"]
     model = estimator.model
     cfg, res = model.cfg, estimator.input_res
     d = estimator.defaults
@@ -235,14 +227,15 @@ def run_bench(config: BenchConfig) -> dict:
                 hands = _timed(lambda: tracker.process(frame), times[name], record, time.process_time)
                 found[name] += int(record and bool(hands))
             for precision, est in estimators.items():
-                _timed(lambda: _pipeline(est, frame, [box], ["right"]), times[f"pipeline_1 {precision}"], record)
-                _timed(lambda: _pipeline(est, frame, [box, box], ["right", "left"]),
+                _timed(lambda: est.estimate(frame, ["right"], boxes=[box]), times[f"pipeline_1 {precision}"],
+                       record)
+                _timed(lambda: est.estimate(frame, ["right", "left"], boxes=[box, box]),
                        times[f"pipeline_2 {precision}"], record)
     finally:
         for tracker in trackers.values():
             tracker.close()
 
-    stage = count_stage_flops(model)
+    stage = estimator.stage_flops
     timed = len(frames) - config.warmup
     stats = {k: _stats([wall for wall, _ in v]) for k, v in times.items() if v}
     cpu = {k: _stats([c for _, c in v]) for k, v in times.items() if v}
@@ -253,18 +246,18 @@ def run_bench(config: BenchConfig) -> dict:
         "precision": default, "precisions": per_precision,
         "mediapipe_lite_ms": stats["mediapipe_lite"]["median"] if trackers else None,
         "mediapipe_full_ms": stats["mediapipe_full"]["median"] if trackers else None,
-        "dirnet_eager_ms": stats[f"eager exit={d.exit}"]["median"],
+        "dirnet_eager_ms": stats[f"eager exit={d.exit_mode}"]["median"],
         "latency_ms": stats, "cpu_ms": cpu,
         "mean_loops": per_precision[default]["mean_loops"],
         "mediapipe_hand_found": {k: f"{v}/{timed}" for k, v in found.items()},
-        "accuracy": _accuracy(config, engines, estimator.policy()),
+        "accuracy": _accuracy(config, engines, stage, estimator.policy()),
         "params": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("hand.")),
-        "gflops": {l: round(stage.gflops(l, gate=d.exit == "gate"), 4) for l in range(1, cfg.max_loops + 1)},
+        "gflops": {l: round(stage.gflops(l, gate=d.exit_mode == "gate"), 4) for l in range(1, cfg.max_loops + 1)},
         "stage_mflops": {k: round(v / 1e6, 3) for k, v in asdict(stage).items()},
         "config": {"preset": cfg.preset, "input_res": res, "max_loops": cfg.max_loops,
                    "loop_point": cfg.loop_point, "feedback": cfg.feedback},
-        "defaults": asdict(d), "weights": weights, "backend": config.backend, "threads": threads,
-        "threads_rule": rule, "int8_stages": list(engines["int8"].plan.stages) if "int8" in engines else [],
+        "defaults": asdict(d), "weights": weights, "backend": config.backend, "threads": threads[0],
+        "threads_rule": threads[1], "int8_stages": list(engines["int8"].plan.stages) if "int8" in engines else [],
         "frames": timed, "warmup": config.warmup, "torch": torch.__version__,
         "cpu": f"{os.cpu_count()} logical CPUs", "load_avg_1min": round(os.getloadavg()[0], 2),
     }
@@ -274,15 +267,15 @@ def run_bench(config: BenchConfig) -> dict:
     return report
 
 
-def _accuracy(config: BenchConfig, engines: dict, policy) -> dict | None:
+def _accuracy(config: BenchConfig, engines: dict, stage, policy) -> dict | None:
     """int8 against fp32 on config.accuracy's labelled crops (None without int8 or data)."""
     if "int8" not in engines or not config.accuracy:
         return None
     try:
-        result = compare_precisions(engines["fp32"], engines["int8"], config.accuracy, policy,
+        result = compare_precisions(engines["fp32"], engines["int8"], stage, config.accuracy, policy,
                                     config.accuracy_limit)
     except (FileNotFoundError, ValueError) as exc:
-        logging.getLogger(__name__).warning("accuracy not measured: %s", exc)
+        log.warning("accuracy not measured: %s", exc)
         return None
     return {"data": config.accuracy, **asdict(result)}
 
@@ -318,10 +311,10 @@ def format_table(report: dict) -> str:
         if key in lat:
             lines.append(f"{label:22} {lat[key]['median']:>8.2f} {lat[key]['p90']:>6.2f} "
                          f"{report['cpu_ms'][key]['median']:>8.2f}")
-    lines.append("* one batch: the hand's crop and its mirror image (run as a left hand)")
+    lines.append("* the second hand is the first hand's box again, run as a left hand (its mirror image)")
     if "ratios" in report:
         verdict = lambda v, t: "meets" if v <= t else "MISSES"  # noqa: E731
-        lines += ["", f"ratios of medians (exit={report['defaults']['exit']}), same run:"]
+        lines += ["", f"ratios of medians (exit={report['defaults']['exit_mode']}), same run:"]
         for p in precisions:
             r, u = report["precisions"][p]["ratios"], report["precisions"][p]["cpu_ratios"]
             lines += [f"{p}: DIR-Net per crop / MediaPipe lite = {r['dirnet_vs_lite']:.2f}  target <= "
@@ -370,12 +363,17 @@ def _parse(argv: list[str] | None) -> BenchConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = _parse(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    configure_logging()
+    threads = (config.threads, "--threads") if config.threads else auto_threads()
+    configure_threads(threads[0])
     try:
-        report = run_bench(config)
+        estimators, weights = _load_estimators(config, threads[0])
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        report = run_bench(config, estimators, weights, threads)
     except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"dirnet.bench: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     print(json.dumps(report) if config.json else format_table(report))
     return 0
 

@@ -87,16 +87,22 @@ class DataSource:
     """One training source: kind is "teacher" (index.jsonl crops), "synth_dir" (rendered folder),
     "synth" (rendered on the fly), or a public dataset reader ("freihand", "stb", "rhd", "fpha",
     "panoptic"); weight is its share of each batch. poses: "seen" or "unseen" keeps only the
-    photos whose handshape is kept for training or held out (dirnet.splits), "" keeps all."""
+    photos whose handshape is kept for training or held out (dirnet.data.splits), "" keeps all. view:
+    "palm" or "back" keeps only the hands that show the camera that side (dirnet.data.splits.hand_view),
+    e.g. a second entry of a folder with view "back" over-weights back views, which real photos
+    rarely show."""
 
     kind: str
     path: str = ""
     weight: float = 1.0
     poses: str = ""
+    view: str = ""
 
     def __post_init__(self) -> None:
         if self.poses not in ("", "seen", "unseen"):
             raise ValueError(f"poses must be '', 'seen' or 'unseen', got {self.poses!r}")
+        if self.view not in ("", "palm", "back"):
+            raise ValueError(f"view must be '', 'palm' or 'back', got {self.view!r}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .models.dirnet import DIRNet, LoopOutput
+from .models.staged import LoopOutput, StagedModel
 
 __all__ = ["EXIT_MODES", "ExitPolicy", "ExitResult", "exit_probability", "mean_variance", "exit_decision",
            "run_with_exits", "exit_loops"]
@@ -23,7 +23,7 @@ EXIT_MODES = ("none", "variance", "gate")
 class ExitPolicy:
     """When to stop refining.
 
-    mode: "none" runs max_loops; "variance" exits once the mean predicted variance (2D in px^2 of a
+    exit_mode: "none" runs max_loops; "variance" exits once the mean predicted variance (2D in px^2 of a
         224 px crop and 3D in mm^2, all 105 coordinates) is below tau_var; "gate" asks the gate G.
     tau_gate: softmax temperature of the gate; higher exits earlier (Sec. 4.2).
     sample: sample the gate's action as in the paper; otherwise exit deterministically at the first
@@ -31,15 +31,15 @@ class ExitPolicy:
         loop), which is stable frame to frame and still exits earlier as tau_gate rises.
     """
 
-    mode: str = "gate"
+    exit_mode: str = "gate"
     tau_var: float = 20.0
     tau_gate: float = 1.0
     max_loops: int = 4
     sample: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in EXIT_MODES:
-            raise ValueError(f"exit mode must be one of {EXIT_MODES}, got {self.mode!r}")
+        if self.exit_mode not in EXIT_MODES:
+            raise ValueError(f"exit mode must be one of {EXIT_MODES}, got {self.exit_mode!r}")
         if self.tau_gate <= 0:
             raise ValueError(f"tau_gate must be > 0, got {self.tau_gate}")
         if self.tau_var < 0:
@@ -98,11 +98,11 @@ def exit_decision(policy: ExitPolicy, loop: int, max_loops: int, mean_var: torch
     Returns:
         (done (B,) bool, survival (B,) after this pass).
     """
-    if policy.mode == "gate":
+    if policy.exit_mode == "gate":
         survival = survival * (1 - p_exit)
-    if loop >= max_loops - 1 or policy.mode == "none":
+    if loop >= max_loops - 1 or policy.exit_mode == "none":
         done = torch.full_like(mean_var, loop >= max_loops - 1, dtype=torch.bool)
-    elif policy.mode == "variance":
+    elif policy.exit_mode == "variance":
         done = mean_var < policy.tau_var
     elif policy.sample:
         done = torch.bernoulli(p_exit, generator=generator).bool()
@@ -112,12 +112,12 @@ def exit_decision(policy: ExitPolicy, loop: int, max_loops: int, mean_var: torch
 
 
 @torch.no_grad()
-def run_with_exits(model: DIRNet, images: torch.Tensor, policy: ExitPolicy,
+def run_with_exits(model: StagedModel, images: torch.Tensor, policy: ExitPolicy,
                    generator: torch.Generator | None = None) -> ExitResult:
     """Inference with per-sample dynamic exits.
 
     Args:
-        model: a DIRNet in eval mode.
+        model: a staged model (a DIRNet in eval mode, or a FastDIRNet).
         images: (B, 3, R, R) float RGB in [0, 1].
         policy: exit rule and thresholds; policy.max_loops is capped by the model's max_loops.
         generator: random source when policy.sample is set.
@@ -189,7 +189,7 @@ def exit_loops(policy: ExitPolicy, mean_var: np.ndarray, gate_logits: np.ndarray
     """
     if policy.sample:
         raise ValueError("sampled gate exits are random; only the deterministic policy is replayed")
-    if policy.mode == "gate" and gate_logits is None:
+    if policy.exit_mode == "gate" and gate_logits is None:
         raise ValueError("gate exits need the gate logits")
     max_loops, n = min(policy.max_loops, mean_var.shape[0]), mean_var.shape[1]
     loops = np.zeros(n, dtype=np.int64)

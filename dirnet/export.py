@@ -1,4 +1,4 @@
-"""Export DIR-Net's inference stages to ONNX (`python -m dirnet.export --onnx DIR [--weights W]`).
+"""Export DIR-Net's inference stages to ONNX (`python -m dirnet.export --out DIR [--weights W]`).
 
 Writes one graph per stage (see `dirnet.runtime.onnx`: features, refine_0..refine_{L-1} with each
 loop's BatchNorms folded, attention, head with the hand model, uncertainty and gate logits), all
@@ -20,12 +20,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cli import EXIT_USAGE, configure_logging, fail
 from .exits import EXIT_MODES
 from .runtime.onnx import OPSET, StageGraph, create_session, stage_graphs
 from .runtime.stages import InferenceStages
 from .io import write_bytes_atomic, write_text_atomic
 
 __all__ = ["ExportConfig", "export_onnx", "check_graph", "MANIFEST_FORMAT", "main"]
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "dirnet-onnx-v1"
 
@@ -41,7 +44,7 @@ _EXIT_LOOP = (
 class ExportConfig:
     """Command-line settings of `python -m dirnet.export`."""
 
-    onnx: Path
+    out: Path  # folder for the graphs and manifest.json
     weights: Path | None = None
     tolerance: float = 1e-4
 
@@ -139,7 +142,7 @@ def export_onnx(model, out_dir: str | os.PathLike, metadata: dict | None = None,
 
 def _parse(argv: list[str] | None) -> ExportConfig:
     parser = argparse.ArgumentParser(prog="python -m dirnet.export", description=__doc__.split("\n")[0])
-    parser.add_argument("--onnx", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint stem or .safetensors (default: the shipped weights, else an "
                              "untrained model)")
@@ -150,25 +153,26 @@ def _parse(argv: list[str] | None) -> ExportConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = _parse(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    configure_logging()
     from .estimator import Estimator
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the untrained warning is logged anyway
-            estimator = Estimator.from_pretrained(config.weights, fast=False)
-        metadata = {"weights": str(config.weights) if config.weights else "default",
-                    "trained": estimator.is_trained,
-                    "defaults": asdict(estimator.defaults)}
-        manifest = export_onnx(estimator.model, config.onnx, metadata, config.tolerance)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"dirnet.export: {exc}", file=sys.stderr)
-        return 1
-    for name, stage in manifest["stages"].items():
-        size = (config.onnx / stage["file"]).stat().st_size
+            estimator = Estimator.from_pretrained(config.weights, backend="eager")
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(str(exc), EXIT_USAGE)
+    metadata = {"weights": str(config.weights) if config.weights else "default",
+                "trained": estimator.is_trained, "defaults": asdict(estimator.defaults)}
+    try:
+        manifest = export_onnx(estimator.model, config.out, metadata, config.tolerance)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+    for stage in manifest["stages"].values():
+        size = (config.out / stage["file"]).stat().st_size
         print(f"{stage['file']:18} {size / 1024:8.1f} KiB  max rel. error vs PyTorch "
               f"{stage['max_rel_error_vs_torch']:.1e}")
-    print(f"wrote {len(manifest['stages'])} graphs and manifest.json to {config.onnx}")
+    log.info("wrote %d graphs and manifest.json to %s", len(manifest["stages"]), config.out)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -140,15 +141,16 @@ PAPER = {
 }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="DIR-Net params and GFLOPs vs the paper's Table 3.")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dirnet.flops",
+                                     description="DIR-Net params and GFLOPs vs the paper's Table 3.")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args(argv)
     report = {preset: table3(preset) for preset in ("stb", "fpha")}
     if args.json:
         print(json.dumps({p: {"params": r["params"]["iter_amg"], "gflops": r["gflops"]}
                           for p, r in report.items()}))
-        return
+        return 0
     print("DIR-Net Table 3 at 224 px, loop point 3, 4 refiner passes; 1 multiply-add = 2 FLOPs")
     print(f"{'preset':6} {'row':12} {'params':>10} {'paper':>10} {'GFLOPs':>8} {'paper':>7} {'diff':>6}")
     for preset, r in report.items():
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{preset:6} {row:12} {r['params'][row]:>10,} {PAPER[preset]['params'][row]:>10,.0f} "
                   f"{ours:>8.3f} {paper:>7.2f} {100 * (ours / paper - 1):>+5.0f}%")
         print(f"{'':6} per stage, MFLOPs: {r['stage_mflops']}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

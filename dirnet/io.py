@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "write_text_atomic", "write_bytes_atomic"]
+__all__ = ["atomic_write", "write_text_atomic", "write_bytes_atomic", "temp_folder_beside", "publish_folder"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -36,3 +38,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def temp_folder_beside(out: Path, tag: str = "tmp") -> Path:
+    """A new hidden folder `.NAME.TAG-XXXX` beside `out` (same file system, so it renames into place)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{tag}-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the published folder should not be
+    return tmp
+
+
+def publish_folder(tmp: Path, out: Path) -> None:
+    """Rename the complete folder `tmp` to `out`; an existing `out` is replaced only now."""
+    if out.exists():
+        old = temp_folder_beside(out, "old")
+        out.rename(old / "data")
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)

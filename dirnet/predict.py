@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,25 +11,33 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .cli import EXIT_USAGE, configure_logging, fail, warn
 from .estimator import Estimator
 from .exits import EXIT_MODES
 from .image_io import IMAGE_SUFFIXES, UnreadableImage, read_rgb
 from .io import write_text_atomic
+from .runtime.quantize import PRECISIONS
 
 __all__ = ["PredictConfig", "predict", "main"]
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class PredictConfig:
+    """Arguments of one `python -m dirnet.predict` run."""
+
     input_dir: Path
     out: Path
     weights: Path | None = None
     hand: str = "right"  # "left", "right" or "auto" (MediaPipe decides per image)
-    exit: str | None = None  # None: the weights' default
+    exit_mode: str | None = None  # None: the weights' default
     tau_var: float | None = None
     tau_gate: float | None = None
     max_loops: int | None = None
     batch_size: int = 16
     reframe: bool = True  # a second pass on loosely framed crops (Estimator.estimate(reframe=True))
+    eager: bool = False  # plain PyTorch instead of the fast path
     precision: str = "auto"  # "fp32", "int8" or "auto" (int8 where the weights have an int8 plan)
 
 
@@ -37,7 +46,8 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
     files = sorted(p for p in cfg.input_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images in {cfg.input_dir}")
-    estimator = Estimator.from_pretrained(cfg.weights, precision=cfg.precision)
+    estimator = Estimator.from_pretrained(cfg.weights, backend="eager" if cfg.eager else "auto",
+                                          precision=cfg.precision)
     handedness_of = None
     if cfg.hand == "auto":
         from .handedness import HandednessClassifier
@@ -46,7 +56,7 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
     batch: list[tuple[str, np.ndarray, str]] = []
 
     def flush() -> None:
-        poses = estimator.estimate([b[1] for b in batch], [b[2] for b in batch], exit=cfg.exit,
+        poses = estimator.estimate([b[1] for b in batch], [b[2] for b in batch], exit_mode=cfg.exit_mode,
                                    tau_var=cfg.tau_var, tau_gate=cfg.tau_gate, max_loops=cfg.max_loops,
                                    reframe=cfg.reframe)
         for (name, _, hand), pose in zip(batch, poses):
@@ -75,42 +85,39 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Estimate 3D hand pose on a folder of hand crops.")
+    p = argparse.ArgumentParser(prog="python -m dirnet.predict",
+                                description="Estimate 3D hand pose on a folder of hand crops.")
     p.add_argument("--input-dir", type=Path, required=True, help="folder of images, one hand each")
     p.add_argument("--out", type=Path, required=True, help="output JSON file")
     p.add_argument("--weights", type=Path, default=None, help="checkpoint (default: shipped weights)")
     p.add_argument("--hand", choices=("left", "right", "auto"), default="right")
-    p.add_argument("--exit", choices=EXIT_MODES, default=None)
+    p.add_argument("--exit", dest="exit_mode", choices=EXIT_MODES, default=None,
+                   help="default: the weights'")
     p.add_argument("--tau-var", type=float, default=None)
     p.add_argument("--tau-gate", type=float, default=None)
     p.add_argument("--max-loops", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--no-reframe", dest="reframe", action="store_false",
                    help="one pass per crop, even when the hand fills little of it")
-    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+    p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
+    p.add_argument("--precision", choices=PRECISIONS, default=PredictConfig.precision,
                    help="auto: int8 where the weights have an int8 plan (dirnet.runtime.calibrate)")
-    a = p.parse_args(argv)
-    cfg = PredictConfig(a.input_dir, a.out, a.weights, a.hand, a.exit, a.tau_var, a.tau_gate,
-                        a.max_loops, a.batch_size, a.reframe, a.precision)
+    cfg = PredictConfig(**vars(p.parse_args(argv)))
+    configure_logging()
     if not cfg.input_dir.is_dir():
-        print(f"error: {cfg.input_dir} is not a folder", file=sys.stderr)
-        return 2
+        return fail(f"{cfg.input_dir} is not a folder", EXIT_USAGE)
     try:
         predictions, errors = predict(cfg)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for line in errors:
-        print(f"warning: {line}", file=sys.stderr)
+        return fail(str(exc), EXIT_USAGE)
+    warn(*errors)
     if not predictions:
-        print(f"error: none of the images in {cfg.input_dir} could be read", file=sys.stderr)
-        return 1
+        return fail(f"none of the images in {cfg.input_dir} could be read")
     try:
         write_text_atomic(cfg.out, json.dumps(predictions))
     except OSError as exc:
-        print(f"error: cannot write {cfg.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(predictions)} predictions to {cfg.out} ({len(errors)} skipped)", file=sys.stderr)
+        return fail(f"cannot write {cfg.out}: {exc.strerror or exc}")
+    log.info("wrote %d predictions to %s (%d skipped)", len(predictions), cfg.out, len(errors))
     return 0
 
 

@@ -20,8 +20,18 @@ FORMAT = "dirnet-checkpoint-v1"
 
 
 def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    """(tensors, metadata) paths for a stem, a .safetensors path or a .json path."""
+    """(tensors, metadata) paths for a stem, a .safetensors path, a .json path, or a folder that
+    holds one checkpoint (what `python -m dirnet.finetune` writes).
+
+    Raises:
+        FileNotFoundError: a folder without exactly one checkpoint.
+    """
     p = Path(path)
+    if p.is_dir():
+        stems = sorted(f.with_suffix("") for f in p.glob("*.safetensors"))
+        if len(stems) != 1:
+            raise FileNotFoundError(f"{p} holds {len(stems)} checkpoints (*.safetensors), expected one")
+        p = stems[0]
     stem = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 

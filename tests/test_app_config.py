@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from app.config import AppConfig, parse_args
+from app.config import DEFAULT_SETTINGS, AppConfig, parse_args
 
 
 def test_defaults_and_flags():
     cfg = parse_args([])
-    assert cfg == AppConfig()
+    assert cfg == AppConfig(settings_file=DEFAULT_SETTINGS) and parse_args(["--fresh"]) == AppConfig()
     cfg = parse_args(["--headless", "--source", "demo", "--max-frames", "5", "--record", "out",
                       "--exit", "variance", "--tau-var", "12.5", "--tau-gate", "2", "--max-loops", "3",
                       "--resolution", "640x480", "--no-smoothing", "--weights", "w.safetensors",
@@ -18,6 +18,10 @@ def test_defaults_and_flags():
     assert (cfg.source, cfg.max_frames, cfg.record, cfg.exit_mode) == ("demo", 5, Path("out"), "variance")
     assert (cfg.tau_var, cfg.tau_gate, cfg.max_loops, cfg.width, cfg.height) == (12.5, 2.0, 3, 640, 480)
     assert not cfg.smoothing and cfg.weights == Path("w.safetensors") and cfg.threads == 2
+    # what the command line set, so that it wins over what the window remembers
+    assert cfg.given == {"headless", "source", "max_frames", "record", "exit_mode", "tau_var", "tau_gate",
+                         "max_loops", "width", "height", "smoothing", "weights", "threads"}
+    assert parse_args(["--fps", "30", "--no-smoothing"]).given == {"fps", "smoothing"}  # even at the default
 
 
 def test_screenshot_implies_a_frame_count():
@@ -39,7 +43,7 @@ def test_headless_code_never_imports_qt():
     import sys
     code = ("import sys; import app.headless, app.demo, app.sources, app.detector; "
             "print(sorted(m for m in sys.modules if m.startswith(('PyQt', 'pyqtgraph'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"

@@ -9,8 +9,7 @@ import torch
 
 from app.gestures import (GestureCapture, GestureMatcher, GestureStore, STARTER_GESTURES, open_store,
                           pose_features)
-from app.demo import DEMO_GESTURES, DemoSource
-from dirnet.estimator import Estimator
+from dirnet import DEMO_GESTURES, DemoHand, Estimator
 from dirnet.hand import create_hand_model
 from dirnet.hand.poses import gesture_angles
 from tools.build_gestures import starter_samples
@@ -58,7 +57,7 @@ def test_shipped_starters_recognise_the_estimators_view_of_the_demo():
     if not estimator.is_trained:
         pytest.skip("starters are built from trained weights")
     matcher = GestureMatcher(store.gestures)
-    samples = starter_samples(estimator, DemoSource(), offset=0.05)
+    samples = starter_samples(estimator, DemoHand(), offset=0.05)
     recognised = {name: sum((m := matcher.match(pose_features(j), 0.6)) is not None and m.name == name
                             for j in s) / len(s) for name, s in samples.items()}
     assert all(rate >= 0.7 for rate in recognised.values()), recognised

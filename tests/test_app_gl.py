@@ -18,8 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(not os.environ.get("DISPLAY"),
-                                reason="the OpenGL view needs an X display: run the suite under xvfb-run")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.environ.get("DISPLAY"),
+                                 reason="the OpenGL view needs an X display: run the suite under xvfb-run")]
 
 
 def _run(args, timeout):
@@ -31,8 +32,9 @@ def _run(args, timeout):
 MESH_SCRIPT = textwrap.dedent("""
     import sys, numpy as np, torch
     sys.path.insert(0, {root!r})
-    from types import SimpleNamespace as NS
     from PyQt6 import QtCore, QtWidgets
+    from app.pipeline import HandResult
+    from dirnet import Box, HandPose
     from dirnet.hand import create_hand_model
     from dirnet.hand.poses import gesture_angles
     app = QtWidgets.QApplication([])
@@ -45,7 +47,10 @@ MESH_SCRIPT = textwrap.dedent("""
         out = model(torch.eye(3)[None], pose, torch.zeros(1, model.num_shape))
     v, j = out.vertices[0].numpy(), out.joints[0].numpy()
     var3d = np.tile(np.linspace(1, 600, 21)[:, None], (1, 3)).astype(np.float32)
-    hand = NS(vertices=v, joints3d=j, pose=NS(faces=model.faces.numpy().astype(np.int32), var3d=var3d))
+    zeros2d = np.zeros((21, 2), np.float32)
+    pose = HandPose("right", zeros2d, j, v, model.faces.numpy().astype(np.int32), zeros2d, var3d, 1, 0.1, (),
+                    Box(0.0, 0.0, 1.0))
+    hand = HandResult(0, "right", pose.box, pose, zeros2d, zeros2d, j, v)
     panel = MeshPanel()
     panel.resize(320, 320)
     panel.show()
@@ -82,7 +87,7 @@ def test_window_screenshot_with_the_demo_source_on_a_1280x720_screen(tmp_path):
     Xvfb when xvfb-run is there; else the current display, whatever its size)."""
     png = tmp_path / "window.png"
     laptop = ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24"] if shutil.which("xvfb-run") else []
-    args = ["main.py", "--source", "demo", "--max-frames", "12", "--screenshot", str(png)]
+    args = ["main.py", "--source", "demo", "--max-frames", "12", "--screenshot", str(png), "--fresh"]
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
     proc = subprocess.run([*laptop, sys.executable, *args], capture_output=True, text=True, timeout=400,
                           cwd=ROOT, env=env)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import av
 import cv2
-import numpy as np
-import pytest
 
 from tests.conftest import shared_path
 

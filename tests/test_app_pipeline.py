@@ -36,14 +36,14 @@ def test_detects_then_tracks_and_maps_joints_into_frame_pixels(estimator, frames
     assert [r.detected for r in results] == [True, False, False]
     assert all(r.message is None for r in results)
     hand = results[0].hands[0]
-    assert hand.handedness == "right" and hand.crop.shape == (estimator.input_res,) * 2 + (3,)
-    # joints2d: the crop prediction carried through the crop affine into frame px
-    scale = hand.box.size / estimator.input_res
-    expected = (hand.pose.joints2d - (estimator.input_res - 1) / 2) * scale + [hand.box.cx, hand.box.cy]
-    np.testing.assert_allclose(hand.joints2d, expected, atol=1e-3)
-    np.testing.assert_allclose(hand.var2d, hand.pose.var2d * scale ** 2, rtol=1e-4)
+    assert hand.handedness == "right" and hand.pose.box == hand.box
+    # joints2d: the Estimator's frame-px result for the tracked box, unsmoothed
+    again = estimator.estimate(frames[0], ["right"], boxes=[hand.box])[0]
+    np.testing.assert_allclose(hand.joints2d, again.joints2d, atol=1e-3)
+    np.testing.assert_allclose(hand.var2d, again.var2d, rtol=1e-4)
+    assert np.abs(hand.joints2d - [hand.box.cx, hand.box.cy]).max() < hand.box.size  # frame px, by its box
     assert hand.pose.gflops > 0 and results[0].gflops == pytest.approx(hand.pose.gflops)
-    assert {"detect", "crop", "dirnet", "post", "total"} <= set(results[0].timings)
+    assert {"detect", "dirnet", "post", "total"} <= set(results[0].timings)
     pipe.close()
 
 
@@ -82,6 +82,23 @@ def test_gesture_capture_and_recognition(estimator, frames):
     assert r0.hands[0].gesture is not None and r0.hands[0].gesture_changed  # threshold 0: best match
     assert not r1.hands[0].gesture_changed or r1.hands[0].gesture.name != r0.hands[0].gesture.name
     pipe.close()
+
+
+def test_mediapipe_overlay_comes_from_the_detection_pass_then_one_frame_in_three(estimator, frames):
+    shown = Pipeline(estimator, PipelineSettings(show_mediapipe=True, smoothing=False))
+    plain = Pipeline(estimator, PipelineSettings(smoothing=False))
+    results = [shown.process(f, i / 25, i) for i, f in enumerate(frames)]
+    ran = [("detect" in r.timings, "mediapipe" in r.timings) for r in results]
+    # frame 0: the detection's landmarks are the overlay (one pass, not two); frame 3: an overlay pass
+    assert ran == [(True, False), (False, False), (False, False), (False, True), (False, False), (False, False)]
+    assert all(len(r.mediapipe) == 1 for r in results) and results[2].mediapipe is results[0].mediapipe
+    assert np.abs(results[3].mediapipe[0] - results[0].mediapipe[0]).max() > 0.5  # a new pass: it moved
+    for i, (r, f) in enumerate(zip(results, frames)):  # showing MediaPipe never moves our tracks
+        np.testing.assert_allclose(r.hands[0].joints2d, plain.process(f, i / 25, i).hands[0].joints2d, atol=1e-3)
+    shown.settings = replace(shown.settings, show_mediapipe=False)
+    assert shown.process(frames[0], 1.0, 6).mediapipe is None and results[0].mediapipe is not None
+    shown.close()
+    plain.close()
 
 
 def test_no_hand_and_no_estimator_give_empty_results(frames):

@@ -15,32 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
-from app.demo import DemoSource
 from app.drawing import annotate
-from app.pipeline import FrameResult, HandResult
+from app.pipeline import FrameResult
 from app.recording import RecordingError, SessionRecorder, check_writable, fit, new_session_dir
-from dirnet.crop import Box
-from dirnet.pose import HandPose, LoopTrace
+from tests.conftest import demo_frames, make_hand
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 25
-
-
-def _hand(rng) -> HandResult:
-    j2 = rng.uniform(40, 200, (21, 2)).astype(np.float32)
-    j3 = rng.normal(0, 40, (21, 3)).astype(np.float32)
-    var = np.full((21, 2), 4.0, np.float32)
-    trace = (LoopTrace(j2, j3, var, np.ones((21, 3), np.float32), 0.7),)
-    pose = HandPose("left", j2, j3, np.zeros((5, 3), np.float32), np.zeros((1, 3), np.int32), var,
-                    np.ones((21, 3), np.float32), 1, 0.25, trace)
-    return HandResult(3, "left", Box(120, 120, 180), np.zeros((64, 64, 3), np.uint8), np.eye(2, 3),
-                      pose, j2, var, j3, pose.vertices)
-
-
-def demo_frames(n: int, width: int = 320, height: int = 240) -> list[np.ndarray]:
-    """Real renders of the hand model (they compress like camera footage, unlike noise)."""
-    demo = DemoSource(width=width, height=height, fps=FPS)
-    return [demo.read() for _ in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +44,7 @@ def test_raw_keeps_every_frame_and_annotated_plays_in_real_time(tmp_path, frames
         for i, frame in enumerate(frames):
             rec.add_frame(frame, 100 + i, 5.0 + i / FPS)  # source numbering and clock of its own
             if i in processed:
-                result = FrameResult(100 + i, 5.0 + i / FPS, frame, hands=[_hand(rng)] if i % 8 else [])
+                result = FrameResult(100 + i, 5.0 + i / FPS, frame, hands=[make_hand(rng)] if i % 8 else [])
                 changed = {**settings, "tau_gate": 2.0} if i >= 16 else settings
                 assert rec.add_result(result, annotate(result), changed)
         session = rec.path
@@ -133,7 +114,7 @@ def test_an_unusable_folder_is_one_clear_error(tmp_path):
 _WRITER = textwrap.dedent("""
     import sys, resource
     sys.path.insert(0, {root!r})
-    from tests.test_app_recording import demo_frames
+    from tests.conftest import demo_frames
     from app.drawing import annotate
     from app.pipeline import FrameResult
     from app.recording import RecordingError, SessionRecorder

@@ -82,7 +82,7 @@ def test_a_damaged_stretch_of_video_is_skipped_and_counted(tmp_path):
     damaged.write_bytes(bytes(data))
     src = VideoSource(damaged)
     positions = []
-    while (frame := src.read()) is not None:
+    while src.read() is not None:
         positions.append(src.position)
     assert len(positions) > 200 and positions[-1] == src.frame_count - 1  # read to the very end
     assert positions == sorted(set(positions)) and positions[:90] == list(range(90))

@@ -1,7 +1,6 @@
 """Qt widgets and threads on Qt's offscreen platform (pytest-qt). The OpenGL view is in test_app_gl.py."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,21 +13,20 @@ from PyQt6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from app.config import AppConfig  # noqa: E402
 from app.controls import ControlPanel  # noqa: E402
 from app.gesture_panel import GesturePanel  # noqa: E402
-from app.gestures import GestureStore  # noqa: E402
+from app.gestures import GestureMatch, GestureStore  # noqa: E402
 from app.panels.heatmaps import HeatmapPanel  # noqa: E402
 from app.panels.plots import StatsPanel  # noqa: E402
 from app.panels.video import VideoPanel  # noqa: E402
 from app.pipeline import FrameResult  # noqa: E402
-from tests.test_app_recording import _hand  # noqa: E402
+from app.worker import EstimatorInfo, Processed  # noqa: E402
+from tests.conftest import make_hand  # noqa: E402
 
 
-def _processed(loops=1, fps=20.0):
-    hand = _hand(np.random.default_rng(loops))
-    hand.pose = SimpleNamespace(**{**vars(hand.pose), "loops": loops, "gflops": 0.1 * loops,
-                                   "trace": hand.pose.trace * loops})
+def _processed(loops=1, fps=20.0) -> Processed:
+    hand = make_hand(np.random.default_rng(loops), loops)
     result = FrameResult(0, 0.0, np.zeros((48, 64, 3), np.uint8), hands=[hand],
                          timings={"dirnet": 5.0, "total": 9.0})
-    return SimpleNamespace(result=result, image=result.frame, fps=fps, latency_ms=30.0)
+    return Processed(result=result, image=result.frame, latency_ms=30.0, fps=fps)
 
 
 def test_video_panel_keeps_its_own_copy_and_shows_the_banner_above_the_video(qtbot):
@@ -60,7 +58,7 @@ def test_heatmap_panel_shows_executed_loops_and_marks_skipped_ones(qtbot):
     panel = HeatmapPanel(max_loops=4)
     qtbot.addWidget(panel)
     processed = _processed(loops=2)
-    panel.set_hand(processed.result.hands[0])
+    panel.set_hand(processed.result.hands[0], processed.result.frame)
     titles = panel.titles()
     assert titles[0] == "loop 1<br>σ 2.0 px · exit 0.70" and "skipped" in titles[2]
     images = panel.images()
@@ -75,7 +73,8 @@ def test_heatmap_grid_keeps_every_loop_visible_with_captions_apart(qtbot, size, 
     qtbot.addWidget(panel)
     panel.resize(*size)
     panel.show()
-    panel.set_hand(_processed(loops=4).result.hands[0])
+    processed = _processed(loops=4)
+    panel.set_hand(processed.result.hands[0], processed.result.frame)
     qtbot.wait(20)
     assert panel.columns() == columns
     tiles = [t.geometry() for t in panel._tiles]
@@ -91,8 +90,8 @@ def test_stats_panel_counts_loops_and_redraws(qtbot):
     qtbot.addWidget(panel)
     for loops in (1, 1, 3, 4, 4, 4):
         panel.add(_processed(loops))
-    panel.add(SimpleNamespace(result=FrameResult(0, 0.0, np.zeros((2, 2, 3), np.uint8)), fps=7.0,
-                              latency_ms=1.0))  # a frame without hands
+    empty = FrameResult(0, 0.0, np.zeros((2, 2, 3), np.uint8))  # a frame without hands
+    panel.add(Processed(result=empty, image=empty.frame, latency_ms=1.0, fps=7.0))
     np.testing.assert_array_equal(panel.histogram(), [2, 0, 1, 3])
     panel.redraw()
     x, y = panel._loops_curve.getData()
@@ -122,8 +121,8 @@ def test_control_panel_emits_live_setting_changes(qtbot):
     with qtbot.waitSignal(panel.settings_changed) as sig:
         panel.tau_gate.set_value(4.0)
     assert sig.args[0]["tau_gate"] == pytest.approx(4.0, rel=0.01)
-    panel.set_estimator_info(SimpleNamespace(input_res=224, exit="gate", tau_var=60.0, tau_gate=1.0,
-                                             max_loops=3, is_trained=False))
+    panel.set_estimator_info(EstimatorInfo(input_res=224, exit_mode="gate", tau_var=60.0, tau_gate=1.0,
+                                           max_loops=3, is_trained=False))
     assert panel.loops_spin.maximum() == 3 and "UNTRAINED" in panel.model_label.text()
     # spans around the weights' defaults where the loop count moves (tools/exit_sweep.py)
     panel.tau_gate.set_value(1e-3)
@@ -177,7 +176,7 @@ def _answer(button: QMessageBox.StandardButton) -> None:
 
 
 def _samples(seed: int = 0) -> np.ndarray:
-    return np.stack([_hand(np.random.default_rng(seed)).joints3d] * 10)
+    return np.stack([make_hand(np.random.default_rng(seed)).joints3d] * 10)
 
 
 def test_gesture_capture_counts_down_and_asks_before_replacing(qtbot, tmp_path):
@@ -227,7 +226,7 @@ def test_gesture_rename_delete_and_undo(qtbot, tmp_path):
     assert GestureStore(tmp_path / "g.json").names()[names.index("fist")] == "closed fist"
     assert not panel.undo_button.isEnabled()
     hand = _processed().result.hands[0]
-    hand.gesture = SimpleNamespace(name="fist", confidence=0.8)
+    hand.gesture = GestureMatch(name="fist", confidence=0.8)
     hand.gesture_changed = True
     panel.log_events([hand])
     panel.log_events([hand])  # same gesture again: logged once
@@ -286,3 +285,17 @@ def test_fast_mesh_normals_match_pyqtgraph():
     ours = _MeshData(vertexes=verts, faces=faces).vertexNormals(indexed="faces")
     reference = gl.MeshData(vertexes=verts, faces=faces).vertexNormals(indexed="faces")
     np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_a_deferred_stats_panel_keeps_what_it_is_given_until_its_plots_are_built(qtbot):
+    panel = StatsPanel(deferred=True)
+    qtbot.addWidget(panel)
+    assert panel.columns() == 0 and not panel._plots  # a note instead of plots: they cost start-up time
+    panel.set_max_loops(3)
+    for loops in (1, 3, 3):
+        panel.add(_processed(loops))
+    panel.redraw()
+    panel.build()
+    x, y = panel._loops_curve.getData()
+    assert list(y[-3:]) == [1, 3, 3] and panel.loops_plot.viewRange()[1][1] == pytest.approx(3.3)
+    np.testing.assert_array_equal(panel.histogram(), [1, 0, 2])

@@ -23,10 +23,11 @@ from PyQt6.QtWidgets import (  # noqa: E402
 )
 
 from app.config import AppConfig  # noqa: E402
-from app.drawing import annotate  # noqa: E402
+from app.drawing import DrawingSpec, annotate  # noqa: E402
 from app.help_dialog import APP_DOCS  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.panels.colorbar import SIGMA_MAX_MM, uncertainty_rgba  # noqa: E402
+from app.pipeline import MEDIAPIPE_EVERY  # noqa: E402
 from app.sources import list_cameras  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,13 +42,13 @@ def _window(qtbot, tmp_path, **overrides) -> MainWindow:
     return window
 
 
-def test_the_window_module_imports_neither_torch_nor_mediapipe_nor_opengl():
-    """The window must paint at once: the slow imports belong to the worker thread (and PyOpenGL
-    to the 3D view, built after the first frame)."""
+def test_the_window_module_imports_neither_torch_nor_mediapipe_nor_opengl_nor_pyav():
+    """The window must paint at once: the slow imports belong to the worker thread (PyOpenGL to the
+    3D view, built after the first frame; PyAV to the first recording)."""
     out = subprocess.run([sys.executable, "-c", "import sys, app.main_window; "
-                          "print(*(m in sys.modules for m in ('torch', 'mediapipe', 'OpenGL')))"],
+                          "print(*(m in sys.modules for m in ('torch', 'mediapipe', 'OpenGL', 'av')))"],
                          capture_output=True, text=True, cwd=ROOT, check=True)
-    assert out.stdout.split() == ["False", "False", "False"]
+    assert out.stdout.split() == ["False"] * 4
 
 
 def test_window_shows_progress_then_one_consistent_frame_and_reports_missing_weights(qtbot, tmp_path, capsys):
@@ -61,6 +62,8 @@ def test_window_shows_progress_then_one_consistent_frame_and_reports_missing_wei
     assert "/no/such/weights.safetensors" in capsys.readouterr().err
     marks = window.startup.marks
     assert set(marks) == {"window", "dirnet", "mediapipe", "source", "frame"} and marks["window"] < marks["frame"]
+    assert window.startup.frame_cpu > 0 and "CPU" in window.startup.summary()
+    qtbot.waitUntil(lambda: window.stats.columns() > 0, timeout=10_000)  # the plots, after the first frame
     assert window.source_label.text().startswith("demo")
 
     # every panel shows the same result: its frame with its whole overlay, and its loops
@@ -162,7 +165,8 @@ def test_broken_gesture_files_do_not_stop_the_window(qtbot, tmp_path, capsys):
 def test_sigterm_closes_the_window_finalises_the_recording_and_exits_143(tmp_path):
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, str(root / "main.py"), "--source", "demo", "--resolution",
-                             "320x240", "--record", str(tmp_path), "--gestures", str(tmp_path / "g.json")],
+                             "320x240", "--record", str(tmp_path), "--gestures", str(tmp_path / "g.json"),
+                             "--fresh"],
                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -270,3 +274,27 @@ def test_a_broken_gesture_store_is_said_above_the_video(qtbot, tmp_path):
     window = _window(qtbot, tmp_path)
     assert "is not a gesture store" in window.video.message()
     assert str(tmp_path / "gestures.recovered.json") in window.gestures.path_label.text()
+
+
+def test_mediapipe_landmarks_show_in_their_own_style_from_one_pass_in_three(qtbot, tmp_path):
+    window = _window(qtbot, tmp_path, show_mediapipe=True)
+    results = []
+    window.worker.result_ready.connect(results.append)
+    window.show()
+    window.start()
+    qtbot.waitUntil(lambda: len(results) >= 12 and window.shown is not None
+                    and bool(window.shown.result.mediapipe), timeout=LOAD_MS)
+    image, spec = window.video.image(), DrawingSpec()
+    near = np.abs(image.astype(int) - spec.mediapipe_color).max(-1) < 60  # thin lines are antialiased
+    assert near.sum() > 50  # magenta marks on the hand
+    corner = image[-int(0.15 * image.shape[0]):, :int(0.6 * image.shape[1])]
+    assert np.all(corner == spec.label_color, axis=-1).mean() > 0.1  # the legend
+    # MediaPipe runs once per frame at most (a detection's pass is reused), and between detections
+    # one frame in MEDIAPIPE_EVERY
+    timings = [p.result.timings for p in results]
+    passes = [i for i, t in enumerate(timings) if "detect" in t or "mediapipe" in t]
+    assert not any("detect" in t and "mediapipe" in t for t in timings)
+    assert all(i - previous == MEDIAPIPE_EVERY for previous, i in zip(passes, passes[1:])
+               if "mediapipe" in timings[i])
+    assert sum("mediapipe" in t for t in timings) >= 2 and all(p.result.mediapipe is not None for p in results)
+    window.close()

@@ -1,15 +1,15 @@
-"""dirnet.baseline: MediaPipe Hands scored on the evaluation's crops (real MediaPipe, real clip)."""
+"""dirnet.evaluation.baseline: MediaPipe Hands scored on the evaluation's crops (real MediaPipe, real clip)."""
 import json
 
 import numpy as np
 import pytest
 
-from dirnet.baseline import BASELINE_RES, compare_on_found, mediapipe_errors
-from dirnet.eval_data import open_source, parse_spec
-from dirnet.metrics import JointErrors
-from dirnet.evaluate import main
+from dirnet.evaluation.baseline import BASELINE_RES, compare_on_found, mediapipe_errors
+from dirnet.evaluation.sources import open_source, parse_spec
+from dirnet.evaluation.metrics import JointErrors
+from dirnet.evaluation.__main__ import main
 from tests.conftest import shared_path
-from tests.test_evaluate import write_checkpoint, write_teacher_set
+from tests.conftest import write_checkpoint, write_teacher_set
 
 
 def _clip_spec(hand: str) -> str:

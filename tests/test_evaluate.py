@@ -1,4 +1,4 @@
-"""dirnet.evaluate: exit replay vs run_with_exits, sources, and the CLI end to end (untrained model)."""
+"""dirnet.evaluation: exit replay vs run_with_exits, sources, and the CLI end to end (untrained model)."""
 import json
 import math
 import warnings
@@ -10,61 +10,20 @@ import pytest
 import torch
 
 from dirnet.crop import transform_points
-from dirnet.eval_data import EvalSource, open_source, parse_spec
-from dirnet.evaluate import collect, fast_model, forward_loops, main
+from dirnet.evaluation.sources import EvalSource, open_source, parse_spec
+from dirnet.evaluation.__main__ import main
+from dirnet.evaluation.replay import collect, fast_model
 from dirnet.exits import ExitPolicy, exit_loops, mean_variance, run_with_exits
-from dirnet.models.dirnet import create_model
-from dirnet.weights import save_checkpoint
-from tests.conftest import shared_path
-
-RES = 64  # smallest input the network takes comfortably; keeps every test fast
-
-
-def tiny_model(seed: int = 0, max_loops: int = 3):
-    """An untrained model whose gate and variances vary from sample to sample and loop to loop."""
-    torch.manual_seed(seed)
-    model = create_model("dirnet_fpha", input_res=RES, max_loops=max_loops).eval()
-    with torch.no_grad():  # the default init makes every exit decision the same: spread them
-        model.gate.mlp[-1].weight.normal_(0, 2.0)
-        model.var_head.var2.weight.normal_(0, 0.5)
-    return model
-
-
-def write_checkpoint(path: Path, seed: int = 0) -> Path:
-    save_checkpoint(tiny_model(seed), path, {"defaults": {"exit": "gate", "tau_var": 20.0,
-                                                          "tau_gate": 1.0, "max_loops": 3}})
-    return path
-
-
-def write_teacher_set(root: Path, n: int = 6, seed: int = 0) -> Path:
-    """A dataset in `python -m dirnet.data.teacher`'s format: noise crops with random joints."""
-    rng = np.random.default_rng(seed)
-    (root / "crops").mkdir(parents=True)
-    with open(root / "index.jsonl", "w") as index:
-        for i in range(n):
-            cv2.imwrite(str(root / "crops" / f"{i:06d}.jpg"), rng.integers(0, 255, (96, 96, 3), dtype=np.uint8))
-            joints3d = rng.normal(0, 40, (21, 3))
-            joints3d -= joints3d[0]
-            index.write(json.dumps({
-                "file": f"crops/{i:06d}.jpg", "source": "noise", "frame": None,
-                "handedness": "left" if i % 2 else "right", "score": 0.9,
-                "joints2d": rng.uniform(20, 76, (21, 2)).tolist(), "joints3d": joints3d.tolist(),
-                "box": [48, 48, 96], "res": 96}) + "\n")
-    return root
-
-
-def write_synth_set(root: Path, n: int = 6) -> Path:
-    """A real `python -m dirnet.data.synth` folder: rendered hands with exact labels."""
-    from dirnet.data.synth import SynthRenderer, write_dataset
-    from dirnet.hand import create_hand_model
-
-    return write_dataset(SynthRenderer(create_hand_model("open"), res=RES), n, root, batch_size=n)
+from dirnet.models import forward_loops
+from tests.conftest import TINY_RES as RES
+from tests.conftest import shared_path, tiny_model, write_checkpoint, write_synth_set, write_teacher_set
 
 
 def test_replay_matches_run_with_exits():
     model = tiny_model()
     images = torch.rand(8, 3, RES, RES, generator=torch.Generator().manual_seed(1))
-    outputs, _ = forward_loops(model, images)
+    with torch.no_grad():
+        outputs = forward_loops(model, images)
     mean_var = torch.stack([mean_variance(o) for o in outputs]).numpy()
     logits = torch.stack([o.gate_logits for o in outputs]).numpy()
     tau_var = float(np.median(mean_var[0]))  # half the samples exit after the first loop
@@ -116,15 +75,16 @@ def test_left_hands_are_mirrored_in_and_labels_map_back(tmp_path):
 def test_collect_maps_to_source_pixels(tmp_path):
     model = tiny_model()
     source = open_source(parse_spec(f"teacher:{write_teacher_set(tmp_path / 't', n=5)}"), RES)
-    table = collect(model, source, batch_size=2, with_features=True)
-    assert table.joints2d.shape == (3, 5, 21, 2) and table.features.shape == (3, 5, 256)
+    table = collect(model, source, batch_size=2)
+    assert table.joints2d.shape == (3, 5, 21, 2) and table.gate_input.shape == (3, 5, 256)
     # Predictions are mapped into the 96 px teacher crops the labels live in, near the hand box.
     assert np.isfinite(table.joints2d).all() and np.abs(table.joints2d).max() < 400
     errors = table.errors()
     assert errors.pa.shape == (3, 5, 21) and np.isfinite(errors.pa).all()
     # Each loop's 2D goes through its sample's crop inverse; left hands' 3D x is mirrored back out.
     batch = next(source.batches(5))
-    outputs, _ = forward_loops(model, torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 255)
+    with torch.no_grad():
+        outputs = forward_loops(model, torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 255)
     for i in range(5):
         np.testing.assert_allclose(table.joints2d[2, i],
                                    transform_points(outputs[2].joints2d[i].numpy(), batch.to_source[i]),
@@ -225,7 +185,8 @@ def test_real_clip_end_to_end(tmp_path):
 
 def test_2d_only_labels_report_nan_3d_and_write_null(tmp_path):
     """A source without 3D labels: 3D metrics are NaN in the report and null in the JSON."""
-    from dirnet.evaluate import LoopTable, _write_json, evaluate_table
+    from dirnet.evaluation.replay import LoopTable, evaluate_table
+    from dirnet.evaluation.report import write_json
     from dirnet.flops import StageFlops
 
     rng = np.random.default_rng(0)
@@ -234,13 +195,15 @@ def test_2d_only_labels_report_nan_3d_and_write_null(tmp_path):
     table = LoopTable(joints2d=gt2d[None] + rng.normal(0, 3, (loops, n, 21, 2)),
                       joints3d=rng.normal(0, 30, (loops, n, 21, 3)),
                       mean_var=rng.uniform(1, 10, (loops, n)).astype(np.float32),
-                      gate_logits=rng.normal(0, 1, (loops, n, 2)).astype(np.float32), features=None,
-                      gt2d=gt2d, gt3d=np.full((n, 21, 3), np.nan), crop256=np.ones(n))
+                      gate_logits=rng.normal(0, 1, (loops, n, 2)).astype(np.float32),
+                      gate_input=np.zeros((loops, n, 8), np.float32),
+                      gt2d=gt2d, gt3d=np.full((n, 21, 3), np.nan), crop256=np.ones(n),
+                      left=np.zeros(n, bool))
     stage = StageFlops(fe=10, rf=5, head=1, gate=1, feedback=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # all-NaN 3D rows must not spray RuntimeWarnings
         report = evaluate_table("twod", table, stage, ExitPolicy(max_loops=loops, tau_var=5.0))
-        _write_json(tmp_path / "m.json", report.to_dict())
+        write_json(tmp_path / "m.json", report.to_dict())
     gate = report.policies["gate"]
     assert gate.n2d == n and gate.n3d == 0 and np.isnan(gate.mpjpe) and 2 < gate.err2d_px_mean < 6
     written = json.loads((tmp_path / "m.json").read_text())
@@ -253,12 +216,10 @@ def test_fast_path_gives_the_eager_results(tmp_path):
     """collect() on dirnet.runtime's fast path: same joints, variances, gate and gate features."""
     model = tiny_model()
     runner = fast_model(model)
-    if runner is model:
-        pytest.skip("dirnet.runtime is not installed")
     source = open_source(parse_spec(f"teacher:{write_teacher_set(tmp_path / 't', n=4)}"), RES)
-    eager, fast = (collect(m, source, batch_size=4, with_features=True) for m in (model, runner))
+    eager, fast = (collect(m, source, batch_size=4) for m in (model, runner))
     np.testing.assert_allclose(fast.joints2d, eager.joints2d, atol=1e-3)
     np.testing.assert_allclose(fast.joints3d, eager.joints3d, atol=1e-3)
     np.testing.assert_allclose(fast.mean_var, eager.mean_var, rtol=1e-4)
     np.testing.assert_allclose(fast.gate_logits, eager.gate_logits, atol=1e-4)
-    np.testing.assert_allclose(fast.features, eager.features, atol=1e-4)
+    np.testing.assert_allclose(fast.gate_input, eager.gate_input, atol=1e-4)

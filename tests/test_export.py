@@ -13,7 +13,7 @@ from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import DIRNet
 from dirnet.runtime.stages import HEAD_OUTPUTS
 from dirnet.weights import save_checkpoint
-from tests.test_fast import assert_rel_close, randomize
+from tests.conftest import assert_rel_close, randomize
 
 RES = 128
 
@@ -73,16 +73,16 @@ def test_onnx_stages_match_eager_model(model, exported):
 
 
 def test_cli_exports_a_checkpoint(model, tmp_path, capsys):
-    save_checkpoint(model, tmp_path / "ckpt", {"defaults": {"exit": "variance"}})
-    assert main(["--onnx", str(tmp_path / "out"), "--weights", str(tmp_path / "ckpt")]) == 0
+    save_checkpoint(model, tmp_path / "ckpt", {"defaults": {"exit_mode": "variance"}})
+    assert main(["--out", str(tmp_path / "out"), "--weights", str(tmp_path / "ckpt")]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["trained"] is True and manifest["defaults"]["exit"] == "variance"
-    assert "wrote 7 graphs" in capsys.readouterr().out
+    assert manifest["trained"] is True and manifest["defaults"]["exit_mode"] == "variance"
+    assert "wrote 7 graphs" in capsys.readouterr().err
     assert not list((tmp_path / "out").glob(".*tmp*"))
 
 
 def test_cli_reports_missing_weights_in_one_line(tmp_path, capsys):
-    assert main(["--onnx", str(tmp_path / "out"), "--weights", str(tmp_path / "nope")]) == 1
+    assert main(["--out", str(tmp_path / "out"), "--weights", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("dirnet.export:") and "\n" not in err
+    assert err.startswith("error: ") and "not found" in err and "\n" not in err
     assert not (tmp_path / "out").exists()

@@ -10,31 +10,12 @@ from dirnet.estimator import Estimator
 from dirnet.exits import ExitPolicy, mean_variance, run_with_exits
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import DIRNet
-from dirnet.runtime import BACKENDS, FastDIRNet, accelerate, cache_key, fold_conv_bn, images_to_tensor
+from dirnet.runtime import BACKENDS, FastDIRNet, cache_key, fold_conv_bn, images_to_tensor
 from dirnet.runtime.stages import HEAD_OUTPUTS
+from tests.conftest import assert_rel_close, randomize
 
 RES = 128
 BATCH = 6
-
-
-def randomize(model: DIRNet, seed: int = 0) -> DIRNet:
-    """Distinct BatchNorm statistics per loop and spread-out uncertainty/gate outputs.
-
-    An untrained model's BatchNorms are identities and all its samples exit alike, which would
-    let a wrong fold (e.g. loop 0's statistics for every loop) or a wrong exit pass unnoticed.
-    """
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3, generator=g)
-                m.running_var.uniform_(0.5, 2.0, generator=g)
-                m.weight.uniform_(0.6, 1.4, generator=g)
-                m.bias.uniform_(-0.2, 0.2, generator=g)
-        model.var_head.var2.weight.normal_(0.0, 0.05, generator=g)
-        model.gate.mlp[2].weight.normal_(0.0, 0.5, generator=g)
-        model.pose_head.fc2.weight.normal_(0.0, 0.02, generator=g)
-    return model.eval()
 
 
 def _midpoint_of_widest_gap(values: torch.Tensor) -> float:
@@ -66,14 +47,6 @@ def model(images) -> DIRNet:
 @pytest.fixture(scope="module")
 def fast(model) -> dict[str, FastDIRNet]:
     return {backend: FastDIRNet(model, backend=backend) for backend in BACKENDS}
-
-
-def assert_rel_close(got: torch.Tensor, want: torch.Tensor, rtol: float = 1e-4) -> None:
-    """|got - want| <= rtol * max(1, max |want|): relative for mm/px outputs, absolute below 1."""
-    assert got.shape == want.shape
-    scale = max(1.0, float(want.abs().max()))
-    err = float((got - want).abs().max())
-    assert err <= rtol * scale, f"max error {err:.3g} > {rtol} x {scale:.3g}"
 
 
 def test_fold_conv_bn_matches_conv_then_batchnorm():
@@ -147,12 +120,13 @@ def test_run_accepts_uint8_crops(model, fast):
         fast["onnxruntime"].run(crops[:, :64, :64], policy)
 
 
-def test_accelerated_estimator_matches_eager(model):
+def test_estimator_on_the_fast_path_matches_eager(model):
     crops = [np.random.default_rng(4).integers(0, 256, (90, 70, 3), dtype=np.uint8)] * 2
-    eager = Estimator(model, is_trained=False).estimate(crops, ["right", "left"], exit="none")
-    estimator = accelerate(Estimator(model, is_trained=False))
-    assert isinstance(estimator.model, FastDIRNet)
-    fast = estimator.estimate(crops, ["right", "left"], exit="none")
+    eager = Estimator(model, is_trained=False).estimate(crops, ["right", "left"], exit_mode="none")
+    estimator = Estimator(model, is_trained=False, backend="onnxruntime")
+    assert estimator.backend == "onnxruntime" and isinstance(estimator.runner, FastDIRNet)
+    assert estimator.model is model  # the DIRNet stays what it was; only the runner is new
+    fast = estimator.estimate(crops, ["right", "left"], exit_mode="none")
     for a, b in zip(fast, eager):
         assert a.loops == b.loops and a.gflops == b.gflops
         for name in ("joints2d", "joints3d", "vertices", "var2d", "var3d"):
@@ -162,6 +136,8 @@ def test_accelerated_estimator_matches_eager(model):
 def test_bad_arguments(model):
     with pytest.raises(ValueError, match="backend"):
         FastDIRNet(model, backend="tensorrt")
+    with pytest.raises(ValueError, match="backend"):
+        Estimator(model, backend="tensorrt")
     with pytest.raises(ValueError, match="threads"):
         FastDIRNet(model, threads=0)
 
@@ -183,7 +159,7 @@ def test_cached_graphs_are_reused_for_the_same_weights_and_rebuilt_for_new_ones(
     first = FastDIRNet(model, cache_dir=tmp_path)
     again = FastDIRNet(model, cache_dir=tmp_path)
     assert not first.from_cache and again.from_cache
-    policy = ExitPolicy(mode="none", max_loops=model.cfg.max_loops)
+    policy = ExitPolicy(exit_mode="none", max_loops=model.cfg.max_loops)
     want = run_with_exits(first, images, policy)
     assert_rel_close(run_with_exits(again, images, policy).joints3d, want.joints3d, 1e-6)
     changed = randomize(DIRNet(model.cfg, model.hand), seed=5)  # same shapes, other weights

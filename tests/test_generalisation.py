@@ -1,5 +1,5 @@
-"""Issue 10's pieces: held-out handshapes, scene-breaking augmentation, the spatial head and the
-generalisation benchmark CLI (untrained models, data the tests write or render)."""
+"""Held-out handshapes, scene-breaking augmentation, the spatial head and the generalisation
+benchmark CLI (untrained models, data the tests write or render)."""
 import json
 from pathlib import Path
 
@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from dirnet.benchmark import main as benchmark_main
+from dirnet.evaluation.benchmark import main as benchmark_main
 from dirnet.config import DataSource, TrainConfig
 from dirnet.data.augment import NO_AUGMENT
 from dirnet.data.compose import cut_out, paste_on_backgrounds, skeleton_alpha
 from dirnet.data.readers import read_samples
 from dirnet.data.synth import SynthRenderer
-from dirnet.eval_data import parse_spec
+from dirnet.evaluation.sources import parse_spec
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import create_model
-from dirnet.splits import is_held_out_pose, pose_class, select_poses
+from dirnet.data.splits import hand_view, is_held_out_pose, pose_class, select_poses, select_views
 from dirnet.weights import load_checkpoint, save_checkpoint
 
 RES = 64
@@ -27,8 +27,10 @@ def test_pose_classes_come_from_the_class_named_folders():
     assert pose_class("/x/sign_digits/7__IMG_1118.jpg") == ("sign_digits", "7")
     assert pose_class("/x/asl_letters/train__B14_jpg.rf.ab.jpg") == ("asl_letters", "B")
     assert pose_class("/x/gesture_lab/palm__0a.jpg") is None
-    assert is_held_out_pose("/x/sign_digits/7__IMG_1.jpg") and not is_held_out_pose("/x/sign_digits/2__IMG_1.jpg")
-    assert is_held_out_pose("/x/asl_letters/test__D1_jpg.jpg") and not is_held_out_pose("/x/asl_letters/test__C1_jpg.jpg")
+    assert is_held_out_pose("/x/sign_digits/7__IMG_1.jpg")
+    assert not is_held_out_pose("/x/sign_digits/2__IMG_1.jpg")
+    assert is_held_out_pose("/x/asl_letters/test__D1_jpg.jpg")
+    assert not is_held_out_pose("/x/asl_letters/test__C1_jpg.jpg")
 
 
 def write_teacher_folder(root: Path, sources: list[str], size: int = 96) -> Path:
@@ -69,6 +71,8 @@ def test_config_reads_augmentation_and_pose_splits():
         TrainConfig.from_dict({"augment": {"rotation": 3}})
     with pytest.raises(ValueError, match="poses"):
         DataSource("teacher", "t", poses="some")
+    with pytest.raises(ValueError, match="view"):
+        DataSource("teacher", "t", view="side")
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +108,26 @@ def test_pasting_keeps_the_hand_and_replaces_the_scene(rendered):
     assert paste_on_backgrounds(images, rendered.joints2d, valid, 0.0, gen) is images
 
 
+def test_view_from_2d_joints_agrees_with_the_3d_palm_normal():
+    """hand_view reads palm or back from 2D alone; on rendered hands of both sides it must agree
+    with the true 3D palm normal wherever the hand is not edge-on."""
+    batch = SynthRenderer(create_hand_model("open"), res=128).sample(64, torch.Generator().manual_seed(5))
+    j2d, j3d = batch.joints2d.double().numpy(), batch.joints3d.double().numpy()
+    normal = np.cross(j3d[:, 5] - j3d[:, 0], j3d[:, 17] - j3d[:, 0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    # x right, y down, z away: index x little comes out of a right hand's palm, so a right palm
+    # seen by the camera has it pointing back at the camera (z < 0); a left hand's is reversed.
+    left = batch.is_left.numpy()
+    palm_3d = np.where(left, normal[:, 2] > 0, normal[:, 2] < 0)
+    views = np.array([hand_view(j, "left" if l else "right") for j, l in zip(j2d, left)])
+    clear = np.abs(normal[:, 2]) > 0.3
+    assert clear.sum() > 20 and {"palm", "back"} <= set(views[clear])
+    assert ((views == "palm") == palm_3d)[clear].mean() > 0.95
+    mirrored = j2d.copy()
+    mirrored[..., 0] *= -1  # the mirror image of a right hand's view is the left hand's same view
+    assert all(hand_view(m, "left" if not l else "right") == v for m, l, v in zip(mirrored, left, views))
+
+
 def test_cut_out_covers_part_of_the_hand(rendered):
     images = rendered.images.float() / 255
     out = cut_out(images, rendered.joints2d, 1.0, torch.Generator().manual_seed(1))
@@ -114,7 +138,8 @@ def test_cut_out_covers_part_of_the_hand(rendered):
 
 
 def test_spatial_head_survives_a_checkpoint_and_the_fast_path(tmp_path):
-    from dirnet.evaluate import fast_model, forward_loops
+    from dirnet.evaluation.replay import fast_model
+    from dirnet.models import forward_loops
 
     torch.manual_seed(0)
     model = create_model("dirnet_fpha", input_res=RES, max_loops=2, head="spatial").eval()
@@ -126,14 +151,15 @@ def test_spatial_head_survives_a_checkpoint_and_the_fast_path(tmp_path):
     save_checkpoint(model, tmp_path / "spatial")
     loaded, _ = load_checkpoint(tmp_path / "spatial")
     assert loaded.cfg.head == "spatial"
-    eager, _ = forward_loops(loaded, images)
-    fast, _ = forward_loops(fast_model(loaded), images)
+    with torch.no_grad():
+        eager = forward_loops(loaded, images)
+        fast = forward_loops(fast_model(loaded), images)
     for a, b in zip(eager, fast):
         torch.testing.assert_close(a.joints2d, b.joints2d, atol=1e-3, rtol=1e-4)
 
 
 def test_benchmark_groups_held_out_sources_poses_and_in_domain(tmp_path, capsys):
-    from tests.test_evaluate import write_checkpoint, write_synth_set
+    from tests.conftest import write_checkpoint, write_synth_set
 
     root = tmp_path / "data"
     teacher = root / "teacher"
@@ -167,9 +193,9 @@ def test_benchmark_groups_held_out_sources_poses_and_in_domain(tmp_path, capsys)
 def test_held_out_rows_drop_what_the_checkpoint_trained_on(tmp_path):
     """Training records every source it saw, through `init` too; the benchmark moves those out of
     the held-out rows."""
-    from dirnet.benchmark import BenchmarkConfig, assign_groups, benchmark_specs, checkpoint_trained_on
-    from dirnet.train import trained_on
-    from tests.test_evaluate import tiny_model
+    from dirnet.evaluation.benchmark import BenchmarkConfig, assign_groups, benchmark_specs, checkpoint_trained_on
+    from dirnet.training.loop import trained_on
+    from tests.conftest import tiny_model
 
     save_checkpoint(tiny_model(), tmp_path / "parent", {"training": {"trained_on": [
         {"kind": "teacher", "path": "data/teacher/counting_wall", "poses": ""}]}})
@@ -183,3 +209,19 @@ def test_held_out_rows_drop_what_the_checkpoint_trained_on(tmp_path):
     assert [Path(t.split(":")[1]).name for t in groups["trained on (not held out)"]] == ["counting_wall"]
     assert any("sign_digits" in t and t.endswith(":unseen") for t in groups["held-out poses"])
     assert any("webcam_rooms" in t for t in groups["held-out sources"])
+
+
+def test_side_swap_flags_a_hand_read_from_the_wrong_side(rendered):
+    """A pose relabelled thumb <-> little finger is flagged; the true pose and a noisy one are not."""
+    from dirnet.evaluation.replay import LoopTable
+    from dirnet.hand.skeleton import SIDE_SWAP
+
+    gt = rendered.joints2d.double().numpy()
+    n = len(gt)
+    noisy = gt + np.random.default_rng(0).normal(0, 2, gt.shape)
+    pred = noisy.copy()
+    pred[::2] = gt[::2][:, list(SIDE_SWAP)]
+    table = LoopTable(joints2d=pred[None], joints3d=np.zeros((1, n, 21, 3)), mean_var=np.zeros((1, n)),
+                      gate_logits=np.zeros((1, n, 2)), gate_input=np.zeros((1, n, 8)), gt2d=gt,
+                      gt3d=np.full((n, 21, 3), np.nan), crop256=np.ones(n), left=np.zeros(n, bool))
+    assert table.side_swapped().tolist() == [True, False] * (n // 2)

@@ -1,8 +1,8 @@
-"""dirnet.metrics against hand-computed values."""
+"""dirnet.evaluation.metrics against hand-computed values."""
 import numpy as np
 import pytest
 
-from dirnet.metrics import (FPHA_RANGE, STB_RANGE, auc, joint_errors_2d, joint_errors_3d, mpjpe,
+from dirnet.evaluation.metrics import (FPHA_RANGE, STB_RANGE, auc, joint_errors_2d, joint_errors_3d, mpjpe,
                             pa_joint_errors, pa_mpjpe, pck, pck_curve, summarize)
 
 

@@ -12,7 +12,7 @@ from dirnet.config import DIRNetConfig
 from dirnet.exits import ExitPolicy, run_with_exits
 from dirnet.flops import count_stage_flops
 from dirnet.hand import create_hand_model
-from dirnet.losses import LossTargets, total_loss
+from dirnet.training.losses import LossTargets, total_loss
 from dirnet.models.dirnet import DIRNet
 
 RES = 64
@@ -67,8 +67,8 @@ def test_every_loop_point_builds_and_attention_matches_features(hand, loop_point
 def test_tau_var_inf_exits_after_first_loop_and_zero_runs_all(hand):
     model = _model(hand).eval()
     images = torch.rand(4, 3, RES, RES)
-    first = run_with_exits(model, images, ExitPolicy(mode="variance", tau_var=float("inf")))
-    every = run_with_exits(model, images, ExitPolicy(mode="variance", tau_var=0.0))
+    first = run_with_exits(model, images, ExitPolicy(exit_mode="variance", tau_var=float("inf")))
+    every = run_with_exits(model, images, ExitPolicy(exit_mode="variance", tau_var=0.0))
     assert first.loops.tolist() == [1, 1, 1, 1]
     assert every.loops.tolist() == [model.cfg.max_loops] * 4
     # Traces hold the loops that ran, filled for every sample still running.
@@ -83,7 +83,7 @@ def test_exits_are_per_sample_and_match_full_forward(hand):
     full = model(images)
     mean_var = [torch.cat((o.alpha2d.flatten(1), o.alpha3d.flatten(1)), 1).exp().mean(1) for o in full]
     tau = float(mean_var[0].detach().median())
-    result = run_with_exits(model, images, ExitPolicy(mode="variance", tau_var=tau))
+    result = run_with_exits(model, images, ExitPolicy(exit_mode="variance", tau_var=tau))
     assert len(set(result.loops.tolist())) > 1, "samples in one batch should exit at different loops"
     for i, loops in enumerate(result.loops.tolist()):
         # A sample that left the batch gets exactly what the full forward gave at its exit loop.
@@ -104,7 +104,7 @@ def test_raising_tau_gate_lowers_mean_loops(hand):
     images = torch.rand(16, 3, RES, RES)
     with torch.no_grad():
         model.gate.mlp[2].bias.copy_(torch.tensor([-1.0, 1.0]))  # a gate that prefers to continue
-    loops = [run_with_exits(model, images, ExitPolicy(mode="gate", tau_gate=t)).loops.float().mean()
+    loops = [run_with_exits(model, images, ExitPolicy(exit_mode="gate", tau_gate=t)).loops.float().mean()
              for t in (0.25, 1.0, 4.0, 100.0)]
     assert all(a >= b for a, b in zip(loops, loops[1:])), loops
     assert loops[0] > loops[-1]
@@ -113,7 +113,7 @@ def test_raising_tau_gate_lowers_mean_loops(hand):
 def test_sampled_gate_is_reproducible_with_a_generator(hand):
     model = _model(hand).eval()
     images = torch.rand(6, 3, RES, RES)
-    policy = ExitPolicy(mode="gate", sample=True)
+    policy = ExitPolicy(exit_mode="gate", sample=True)
     a = run_with_exits(model, images, policy, torch.Generator().manual_seed(3)).loops
     b = run_with_exits(model, images, policy, torch.Generator().manual_seed(3)).loops
     assert torch.equal(a, b)

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"dirnet-app", "dirnet-predict", "dirnet-evaluate", "dirnet-benchmark", "dirnet-train",
            "dirnet-train-gate", "dirnet-bench", "dirnet-flops", "dirnet-export", "dirnet-teacher",
-           "dirnet-synth"}
+           "dirnet-synth", "dirnet-finetune", "dirnet-calibrate"}
 
 # Runs in the installed copy: the shipped model on a blank crop, where every shipped file was found,
 # and every console script's target imported.

@@ -122,10 +122,12 @@ def test_precision_flag_follows_the_plan_beside_the_weights(model, plan, tmp_pat
     plan.save(plan_path(weights))
     assert plan_path(weights) == weights.with_name("w.int8.json")
     estimator = Estimator.from_pretrained(weights, cache_dir=cache)
-    assert estimator.precision == "int8" and estimator.model.plan == plan
+    assert estimator.precision == "int8" and estimator.runner.plan == plan
     assert Estimator.from_pretrained(weights, precision="fp32", cache_dir=cache).precision == "fp32"
-    with pytest.raises(ValueError, match="fast path"):
-        Estimator.from_pretrained(weights, precision="int8", fast=False)
+    for backend in ("eager", "torch"):
+        with pytest.raises(ValueError, match="onnxruntime backend"):
+            Estimator.from_pretrained(weights, backend=backend, precision="int8")
+    assert Estimator.from_pretrained(weights, backend="eager").precision == "fp32"  # auto: no plan applies
     with pytest.raises(ValueError, match="precision must be one of"):
         Estimator.from_pretrained(weights, precision="bf16")
     stale = Int8Plan(plan.stages, plan.ranges, "0" * 64)  # made for earlier weights

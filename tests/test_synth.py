@@ -11,8 +11,9 @@ import torch
 from dirnet.data.backgrounds import BackgroundBank
 from dirnet.data.photometric import jpeg_like
 from dirnet.data.raster import interpolate, rasterize
-from dirnet.data.synth import SynthConfig, SynthRenderer, main
-from dirnet.data.synth_pose import axis_rotation, project
+from dirnet.data.synth import SynthConfig, SynthRenderer
+from dirnet.data.synth.__main__ import main
+from dirnet.data.synth.pose import axis_rotation, project
 from dirnet.hand import create_hand_model, gesture_angles
 from dirnet.hand.skeleton import FINGERS
 
@@ -175,7 +176,7 @@ def test_background_bank_avoids_boxes(tmp_path):
 
 def test_cli_writes_dataset_atomically(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert main(["--n", "5", "--out", str(out), "--res", "64", "--batch", "3", "--seed", "1"]) == 0
+    assert main(["--n", "5", "--out", str(out), "--res", "64", "--batch-size", "3", "--seed", "1"]) == 0
     assert sorted(p.name for p in (out / "images").iterdir()) == [f"{i:06d}.jpg" for i in range(5)]
     assert len(list((out / "masks").iterdir())) == 5
     labels = np.load(out / "labels.npz")

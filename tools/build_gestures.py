@@ -18,15 +18,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.demo import CYCLE_S, DemoSource  # noqa: E402
 from app.gestures import STARTER_GESTURES, GestureStore  # noqa: E402
-from dirnet.crop import box_from_points, crop_matrix, warp  # noqa: E402
-from dirnet.estimator import Estimator  # noqa: E402
+from dirnet import CYCLE_S, DemoHand, Estimator, box_from_points  # noqa: E402
 
 _SAMPLES_PER_SECOND = 10
 
 
-def starter_samples(estimator: Estimator, demo: DemoSource, offset: float = 0.0) -> dict[str, np.ndarray]:
+def starter_samples(estimator: Estimator, demo: DemoHand, offset: float = 0.0) -> dict[str, np.ndarray]:
     """(N, 21, 3) mm estimated joints per gesture, from demo frames every 0.1 s of one cycle
     (starting at `offset` s) that hold it."""
     samples: dict[str, list[np.ndarray]] = {}
@@ -34,10 +32,8 @@ def starter_samples(estimator: Estimator, demo: DemoSource, offset: float = 0.0)
         name = demo.gesture_at(t)
         if name is None:
             continue
-        frame = demo.render(t)
         box = box_from_points(demo.joints2d_at(t))
-        crop = warp(frame, crop_matrix(box, estimator.input_res), estimator.input_res)
-        pose = estimator.estimate([crop], ["right"], exit="none")[0]
+        pose = estimator.estimate(demo.render(t), ["right"], boxes=[box], exit_mode="none")[0]
         samples.setdefault(name, []).append(pose.joints3d)
     return {name: np.stack(s) for name, s in samples.items()}
 
@@ -49,7 +45,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     store = GestureStore(args.out, starters=Path("/nonexistent"))
     store.gestures.clear()
-    for name, samples in starter_samples(Estimator.from_pretrained(args.weights), DemoSource()).items():
+    for name, samples in starter_samples(Estimator.from_pretrained(args.weights), DemoHand()).items():
         store.add(name, samples)
     store.save()
     print(f"wrote {len(store.gestures)} gestures to {args.out}")

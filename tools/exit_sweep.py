@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(crops)} crops of {args.video.name}; defaults {estimator.defaults}")
     print("tau_gate  mean loops (exit gate)")
     for tau in np.geomspace(0.01, 100, 17):
-        print(f"{tau:8.3g}  {mean_loops(estimator, crops, exit='gate', tau_gate=float(tau)):.2f}")
+        print(f"{tau:8.3g}  {mean_loops(estimator, crops, exit_mode='gate', tau_gate=float(tau)):.2f}")
     print("tau_var   mean loops (exit variance)")
     for tau in np.geomspace(0.1, 10000, 11):
-        print(f"{tau:8.3g}  {mean_loops(estimator, crops, exit='variance', tau_var=float(tau)):.2f}")
+        print(f"{tau:8.3g}  {mean_loops(estimator, crops, exit_mode='variance', tau_var=float(tau)):.2f}")
     return 0
 
 

@@ -24,7 +24,7 @@ from dirnet.crop import DEFAULT_MARGIN, Box, box_from_points, crop_matrix, trans
 from dirnet.data.readers import read_samples  # noqa: E402
 from dirnet.estimator import Estimator  # noqa: E402
 from dirnet.image_io import read_rgb  # noqa: E402
-from dirnet.train_data import split_samples  # noqa: E402
+from dirnet.data.splits import split_samples  # noqa: E402
 
 RES = 256
 FRAMINGS = ((1.2, 0.0), (1.5, 0.0), (2.0, 0.0), (2.5, 0.0), (3.0, 0.0), (1.5, 0.15))  # (margin, shift)

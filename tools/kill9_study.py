@@ -34,8 +34,7 @@ def _decodable(path: Path) -> tuple[int, float]:
 
 def kill_after(source: str, seconds: float, window: bool, out: Path) -> dict:
     args = [sys.executable, str(ROOT / "main.py"), "--source", source, "--record", str(out)]
-    if not window:
-        args.append("--headless")
+    args.append("--fresh" if window else "--headless")
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not any(p.stat().st_size for p in out.glob("*/frames.jsonl")):
         if proc.poll() is not None:

@@ -1,6 +1,7 @@
 """Write the hand boxes found by the teacher as `--avoid-boxes` JSON for `dirnet.data.synth`.
 
-    python tools/teacher_avoid_boxes.py --photos ../shared/data/hand_photos --teacher data/teacher/* --out data/avoid_boxes.json
+    python tools/teacher_avoid_boxes.py --photos ../shared/data/hand_photos \\
+        --teacher data/teacher/* --out data/avoid_boxes.json
 
 Photo backgrounds for synthetic renders must not contain hands: every teacher crop names its source
 image and box, which become {image path relative to --photos: [[x0, y0, x1, y1], ...]}.

@@ -21,7 +21,7 @@ _RES = 112  # heatmap side, px
 _CAPTION_H = 36  # room for two caption lines under each tile
 _TOOLTIP = ("Where DIR-Net thinks each joint is after this refiner loop, on the crop it saw: each joint "
             "is a Gaussian with its predicted 2D standard deviation, all loops on one brightness scale "
-            "(sharp spots: confident; wide glow: unsure).\nσ: mean predicted standard deviation, crop px. "
+            "(sharp spots: confident; wide glow: unsure).\nσ: mean predicted standard deviation, frame px. "
             "exit: the gate's probability of stopping after this loop at the current τ_gate.\n"
             "'skipped': the exit policy stopped before this loop.")
 
@@ -71,7 +71,7 @@ class ImageTile(QWidget):
 class HeatmapPanel(QWidget):
     """A grid of `max_loops` tiles; loops that did not run stay dark and say "skipped".
 
-    Each caption shows the loop's mean predicted 2D standard deviation (crop px) and the gate's
+    Each caption shows the loop's mean predicted 2D standard deviation (frame px) and the gate's
     EXIT probability, so the exit decision can be read off the panel.
     """
 
@@ -142,15 +142,16 @@ class HeatmapPanel(QWidget):
         """The image each tile shows (None: blank)."""
         return [tile._qimage for tile in self._tiles]
 
-    def set_hand(self, hand) -> None:
-        """Show the heatmaps of one HandResult (its pose.trace and crop); None blanks the grid."""
+    def set_hand(self, hand, frame: np.ndarray | None = None) -> None:
+        """Show the heatmaps of one HandResult: its pose's trace over its box of `frame` (the
+        (H, W, 3) uint8 RGB image it was estimated on, required with a hand); None blanks the grid."""
         if hand is None:
             for l, (tile, caption) in enumerate(zip(self._tiles, self._captions)):
                 tile.set_image(None)
                 _set_caption(caption, f"loop {l + 1}")
             return
         trace = hand.pose.trace
-        images = heatmap_images(hand.crop, loop_heatmaps(hand.pose, hand.crop.shape[0], _RES))
+        images = heatmap_images(frame, hand.pose.box, loop_heatmaps(hand.pose, _RES))
         for l, (tile, caption) in enumerate(zip(self._tiles, self._captions)):
             if l < len(trace):
                 tile.set_image(images[l])

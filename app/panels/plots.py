@@ -3,6 +3,8 @@
 `add()` is cheap and takes every processed frame (it only writes into ring buffers); `redraw()`
 pushes the buffers into the plots and is what the window throttles. The four plots sit in one row
 when the panel is wide and in a 2x2 grid when it is not, so none is squeezed on a laptop screen.
+Building them costs about 0.2 s of CPU (pyqtgraph's plot items and Qt's enums), so the window
+builds them after its first frame (`deferred`); until then the panel says so.
 """
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import pyqtgraph as pg
 
 __all__ = ["StatsPanel", "STAGES"]
 
-STAGES = ("detect", "crop", "dirnet", "post", "total")  # timings plotted, in ms
-_STAGE_COLORS = ("#ffb74d", "#4fc3f7", "#ba68c8", "#81c784", "#eceff1")
+STAGES = ("detect", "dirnet", "post", "total")  # timings plotted, in ms
+_STAGE_COLORS = ("#ffb74d", "#ba68c8", "#81c784", "#eceff1")
 _HISTORY = 300  # frames kept
 _MIN_PLOT_W = 250  # px: below this per plot in one row, the plots go 2x2
 _TEXT_PT = 9  # tick, axis and legend text; titles one point larger
@@ -42,13 +44,18 @@ class _Ring:
 
 
 class StatsPanel(pg.GraphicsLayoutWidget):
-    """Four small plots, in a row or 2x2. Frames without a hand count as 0 loops / 0 GFLOPs."""
+    """Four small plots, in a row or 2x2. Frames without a hand count as 0 loops / 0 GFLOPs.
+
+    Args:
+        max_loops: the loop axis' range until set_max_loops.
+        deferred: build the plots only when build() is called; frames added before are kept.
+    """
 
     # class defaults: pyqtgraph calls resizeEvent from inside its own __init__, before ours runs
     _plots: tuple[pg.PlotItem, ...] = ()
     _columns = 0
 
-    def __init__(self, max_loops: int = 4, parent=None) -> None:
+    def __init__(self, max_loops: int = 4, deferred: bool = False, parent=None) -> None:
         super().__init__(parent)
         self.ci.setContentsMargins(2, 2, 2, 2)
         self._x = np.arange(-_HISTORY + 1, 1, dtype=np.float32)
@@ -59,6 +66,17 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         self.setToolTip(f"The last {_HISTORY} processed frames, newest at the right (x: frames ago). "
                         "Loops: refiner passes of the hand that ran most; GFLOPs: DIR-Net's compute for "
                         "all hands; latency: milliseconds per pipeline stage.")
+        self.max_loops = max_loops
+        if deferred:
+            self.addLabel("loops, GFLOPs and latency plots: with the first frame", color="#90a4ae")
+        else:
+            self.build()
+
+    def build(self) -> None:
+        """Create the plots (once) and show what was recorded so far."""
+        if self._plots:
+            return
+        self.ci.clear()  # the deferred panel's note
         self.loops_plot = self._plot("Loops per frame")
         self._loops_curve = self.loops_plot.plot(pen=pg.mkPen("#ba68c8", width=2), stepMode=None)
         self.hist_plot = self._plot("Loop histogram")
@@ -73,8 +91,9 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         self._stage_curves = [self.latency_plot.plot(pen=pg.mkPen(c, width=1.5), name=s)
                               for s, c in zip(STAGES, _STAGE_COLORS)]
         self._plots = (self.loops_plot, self.hist_plot, self.gflops_plot, self.latency_plot)
-        self.set_max_loops(max_loops)
+        self._fit_loop_axes()
         self._arrange()
+        self.redraw()
 
     def _plot(self, title: str) -> pg.PlotItem:
         plot = pg.PlotItem()
@@ -107,9 +126,15 @@ class StatsPanel(pg.GraphicsLayoutWidget):
         super().resizeEvent(event)
 
     def set_max_loops(self, max_loops: int) -> None:
-        if max_loops == getattr(self, "max_loops", None):
+        if max_loops == self.max_loops:
             return  # unchanged: redrawing the axes costs more than checking
         self.max_loops = max_loops
+        self._fit_loop_axes()
+
+    def _fit_loop_axes(self) -> None:
+        if not self._plots:
+            return
+        max_loops = self.max_loops
         self.loops_plot.setYRange(0, max_loops + 0.3, padding=0)
         self.hist_plot.setXRange(0.4, max_loops + 0.6, padding=0)
         self.hist_plot.getAxis("bottom").setTicks([[(l, str(l)) for l in range(1, max_loops + 1)]])
@@ -129,7 +154,7 @@ class StatsPanel(pg.GraphicsLayoutWidget):
 
     def redraw(self) -> None:
         """Push the recorded history into the plots."""
-        if self._ring.count == 0:
+        if self._ring.count == 0 or not self._plots:
             return
         data = self._ring.window()
         self._loops_curve.setData(self._x, data[0], connect="finite")

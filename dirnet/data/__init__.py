@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["IMAGE_MEAN", "IMAGE_STD", "normalize", "denormalize", "HandCropDataset",
-           "TensorHandDataset", "MixedDataset", "make_loader", "AugmentConfig", "NO_AUGMENT",
+__all__ = ["HandCropDataset", "TensorHandDataset", "MixedDataset", "make_loader", "AugmentConfig", "NO_AUGMENT",
            "HandSample", "READERS", "read_samples"]
 
 _HOME = {
-    **dict.fromkeys(["IMAGE_MEAN", "IMAGE_STD", "normalize", "denormalize", "HandCropDataset",
-                     "TensorHandDataset", "MixedDataset", "make_loader"], "dirnet.data.dataset"),
+    **dict.fromkeys(["HandCropDataset", "TensorHandDataset", "MixedDataset", "make_loader"],
+                    "dirnet.data.dataset"),
     **dict.fromkeys(["AugmentConfig", "NO_AUGMENT"], "dirnet.data.augment"),
     **dict.fromkeys(["HandSample", "READERS", "read_samples"], "dirnet.data.readers"),
 }

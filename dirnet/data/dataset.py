@@ -1,7 +1,7 @@
 """The training data layer: hand-centred crops from any HandSample source, mixed by weight.
 
 Every item is a dict of tensors:
-    image     (3, res, res) float32, normalised with IMAGE_MEAN / IMAGE_STD (see `normalize`)
+    image     (3, res, res) float32 RGB in [0, 1], what DIRNet takes (it normalises internally)
     joints2d  (21, 2) float32 px of the crop (pixel centres at integers); 0 where unknown
     valid2d   (21,) float32, 1 where that joint's 2D label is known
     joints3d  (21, 3) float32 mm, wrist-relative, in the crop's camera axes; 0 when unknown
@@ -28,34 +28,8 @@ from dirnet.data.augment import NO_AUGMENT, AugmentConfig, make_crop, photometri
 from dirnet.data.readers.sample import HandSample, project
 from dirnet.hand.skeleton import NUM_JOINTS
 from dirnet.image_io import read_rgb
-from dirnet.models.dirnet import IMAGE_MEAN, IMAGE_STD
 
-__all__ = ["IMAGE_MEAN", "IMAGE_STD", "normalize", "denormalize", "training_item",
-           "HandCropDataset", "TensorHandDataset", "MixedDataset", "make_loader"]
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """Network input from RGB images: (x / 255 - IMAGE_MEAN) / IMAGE_STD.
-
-    Args:
-        images: (..., 3, H, W) uint8, or float on the same 0-255 scale; any device.
-
-    Returns:
-        (..., 3, H, W) float32 (or the input's float dtype) on the same device.
-    """
-    x = images.float() if not images.is_floating_point() else images
-    shape = (3, 1, 1)
-    mean = torch.tensor(IMAGE_MEAN, dtype=x.dtype, device=x.device).view(shape) * 255.0
-    std = torch.tensor(IMAGE_STD, dtype=x.dtype, device=x.device).view(shape) * 255.0
-    return (x - mean) / std
-
-
-def denormalize(images: torch.Tensor) -> torch.Tensor:
-    """Inverse of `normalize`: (..., 3, H, W) uint8 RGB (for display)."""
-    shape = (3, 1, 1)
-    mean = torch.tensor(IMAGE_MEAN, dtype=images.dtype, device=images.device).view(shape)
-    std = torch.tensor(IMAGE_STD, dtype=images.dtype, device=images.device).view(shape)
-    return ((images * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
+__all__ = ["training_item", "HandCropDataset", "TensorHandDataset", "MixedDataset", "make_loader"]
 
 
 def training_item(image: np.ndarray, sample: HandSample, res: int, augment: AugmentConfig,
@@ -82,7 +56,7 @@ def training_item(image: np.ndarray, sample: HandSample, res: int, augment: Augm
     pixels = photometric(torch.from_numpy(crop).permute(2, 0, 1).float() / 255.0, gen, augment)
     valid2d = np.zeros(NUM_JOINTS, np.float32) if known is None else known.astype(np.float32)
     return {
-        "image": normalize(pixels * 255.0),
+        "image": pixels,
         "joints2d": torch.from_numpy(np.nan_to_num(out2d) if out2d is not None
                                      else np.zeros((NUM_JOINTS, 2), np.float32)),
         "valid2d": torch.from_numpy(valid2d),

@@ -15,25 +15,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from dirnet.cli import configure_logging, fail
 from dirnet.crop import DEFAULT_MARGIN, box_from_points, crop_matrix, transform_points, warp
 from dirnet.image_io import IMAGE_SUFFIXES, read_rgb
+from dirnet.io import publish_folder, temp_folder_beside
 from dirnet.mediapipe_hands import MediaPipeHand, MediaPipeHands, quiet_native_stderr
 
 __all__ = ["TeacherConfig", "TeacherStats", "MediaPipeTeacher", "find_inputs", "run_teacher", "main",
            "VIDEO_SUFFIXES"]
+
+log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
@@ -234,11 +239,11 @@ class _Writer:
 
 def _error(stats: TeacherStats, message: str) -> None:
     stats.errors.append(message)
-    tqdm.write(f"teacher: {message}", file=sys.stderr)
+    tqdm.write(f"warning: {message}", file=sys.stderr)  # tqdm.write: under the progress bar
 
 
-def _label_images(images: list[Path], cfg: TeacherConfig, writer: _Writer, stats: TeacherStats
-                  ) -> None:
+def _label_images(images: list[Path], cfg: TeacherConfig, writer: _Writer, stats: TeacherStats,
+                  tick: Callable[[], None]) -> None:
     if cfg.workers > 1 and len(images) > 1:
         context = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked
         pool = context.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
@@ -250,6 +255,7 @@ def _label_images(images: list[Path], cfg: TeacherConfig, writer: _Writer, stats
     try:
         for path, crops, error in tqdm(results, total=len(images), desc="photos", unit="img"):
             stats.images += 1
+            tick()
             if error is not None:
                 stats.unreadable += 1
                 _error(stats, f"{error}: {path}")
@@ -264,7 +270,8 @@ def _label_images(images: list[Path], cfg: TeacherConfig, writer: _Writer, stats
             teacher.close()
 
 
-def _label_video(path: Path, cfg: TeacherConfig, writer: _Writer, stats: TeacherStats) -> None:
+def _label_video(path: Path, cfg: TeacherConfig, writer: _Writer, stats: TeacherStats,
+                 tick: Callable[[], None]) -> None:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         stats.bad_videos += 1
@@ -289,14 +296,19 @@ def _label_video(path: Path, cfg: TeacherConfig, writer: _Writer, stats: Teacher
                     stats.no_hand += 1
             read += 1
             bar.update()
+            tick()
     capture.release()
     if read == 0 or read < expected:
         stats.bad_videos += 1
         _error(stats, f"video truncated or unreadable: {path} (read {read} of {expected} frames)")
 
 
-def run_teacher(cfg: TeacherConfig) -> TeacherStats:
+def run_teacher(cfg: TeacherConfig, tick: Callable[[], None] = lambda: None) -> TeacherStats:
     """Label every input and publish the dataset at cfg.out.
+
+    Args:
+        cfg: the run's settings.
+        tick: called after each photo and each video frame (progress for a caller without tqdm).
 
     Raises:
         FileExistsError: cfg.out exists and cfg.overwrite is False.
@@ -313,27 +325,19 @@ def run_teacher(cfg: TeacherConfig) -> TeacherStats:
         _error(stats, message)
     if not images and not videos:
         raise ValueError("no images or videos to label")
-    cfg.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.out.name}.tmp-", dir=cfg.out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the published dataset should not be
+    tmp = temp_folder_beside(cfg.out)
     try:
         writer = _Writer(tmp, stats)
         try:
             if images:
-                _label_images(images, cfg, writer, stats)
+                _label_images(images, cfg, writer, stats, tick)
             for video in videos:
-                _label_video(video, cfg, writer, stats)
+                _label_video(video, cfg, writer, stats, tick)
         finally:
             writer.close()
         if stats.crops == 0:
             raise ValueError(f"no hand found in any input; nothing written ({stats.summary()})")
-        if cfg.out.exists():  # --overwrite: swap only now that the new dataset is complete
-            old = Path(tempfile.mkdtemp(prefix=f".{cfg.out.name}.old-", dir=cfg.out.parent))
-            cfg.out.rename(old / "data")
-            tmp.rename(cfg.out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(cfg.out)
+        publish_folder(tmp, cfg.out)  # --overwrite: swaps only now that the new dataset is complete
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -365,20 +369,18 @@ def _parse(argv: list[str] | None) -> TeacherConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (0 done, 1 nothing could be done)."""
+    """CLI entry point; returns the exit status (dirnet.cli; 130 when interrupted)."""
     cfg = _parse(argv)
+    configure_logging()
     start = time.perf_counter()
     try:
         with quiet_native_stderr():
             stats = run_teacher(cfg)
     except (ValueError, FileExistsError, OSError) as exc:
-        print(f"teacher: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     except KeyboardInterrupt:
-        print("teacher: interrupted; nothing written", file=sys.stderr)
-        return 130
-    print(f"teacher: {stats.summary()}; wrote {cfg.out} in {time.perf_counter() - start:.1f} s",
-          file=sys.stderr)
+        return fail("interrupted; nothing written", 130)
+    log.info("%s; wrote %s in %.1f s", stats.summary(), cfg.out, time.perf_counter() - start)
     return 0
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = [
     "HandJoint", "NUM_JOINTS", "PARENTS", "HAND_CONNECTIONS", "FINGERS",
-    "MANO_TO_MEDIAPIPE", "MANO_PARENTS", "mano_to_mediapipe", "MIRROR_X",
+    "MANO_TO_MEDIAPIPE", "MANO_PARENTS", "mano_to_mediapipe", "MIRROR_X", "SIDE_SWAP",
 ]
 
 
@@ -65,6 +65,10 @@ MANO_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13
 
 # Mirroring a right hand into a left one (and back) negates camera x.
 MIRROR_X = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+
+# The joint order read from the other side of the hand: thumb <-> little finger, index <-> ring.
+# A pose whose error drops under this relabelling took the back of a hand for its palm.
+SIDE_SWAP: tuple[int, ...] = (0, 17, 18, 19, 20, 13, 14, 15, 16, 9, 10, 11, 12, 5, 6, 7, 8, 1, 2, 3, 4)
 
 
 def mano_to_mediapipe(joints):

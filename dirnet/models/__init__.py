@@ -1,4 +1,5 @@
 """DIR-Net model definitions."""
-from .dirnet import DIRNet, LoopOutput, create_model, dirnet_fpha, dirnet_stb
+from .dirnet import DIRNet, create_model, dirnet_fpha, dirnet_stb
+from .staged import LoopOutput, StagedModel, forward_loops
 
-__all__ = ["DIRNet", "LoopOutput", "create_model", "dirnet_fpha", "dirnet_stb"]
+__all__ = ["DIRNet", "LoopOutput", "StagedModel", "forward_loops", "create_model", "dirnet_fpha", "dirnet_stb"]

@@ -58,7 +58,7 @@ class Stem(nn.Module):
 class SpatialReadout(nn.Module):
     """Where the refiner's features are: a 1x1 conv to a few channels, flattened over the map and
     mapped back to the pooled width. Global pooling alone discards position, which a regressor
-    then has to rediscover from far more data than we have (issue 10's study)."""
+    then has to rediscover from far more data than we have (docs/GENERALISATION.md)."""
 
     def __init__(self, channels: int, side: int, reduced: int = 16):
         super().__init__()

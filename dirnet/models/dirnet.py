@@ -9,8 +9,6 @@ shape, rotation, weak-perspective camera), its own uncertainty, and an exit deci
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -19,8 +17,9 @@ from ..geometry import rot6d_to_matrix, weak_perspective
 from ..hand.base import HandModel
 from .blocks import (AttentionMapGenerator, BasicBlock, ExitGate, PoseHead, SpatialReadout, Stem,
                      UncertaintyHead, UpsampleFeedback)
+from .staged import LoopOutput, forward_loops
 
-__all__ = ["LoopOutput", "DIRNet", "create_model", "dirnet_fpha", "dirnet_stb", "IMAGE_MEAN", "IMAGE_STD",
+__all__ = ["DIRNet", "create_model", "dirnet_fpha", "dirnet_stb", "IMAGE_MEAN", "IMAGE_STD",
            "REFERENCE_RES"]
 
 # ImageNet statistics; the network normalises internally so callers pass RGB in [0, 1].
@@ -29,34 +28,6 @@ IMAGE_STD = (0.229, 0.224, 0.225)
 # 2D variances and losses are measured in pixels of a 224 px crop whatever the input resolution.
 REFERENCE_RES = 224
 _IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-
-
-@dataclass
-class LoopOutput:
-    """Everything one refiner pass predicts for a batch.
-
-    joints2d: (B, 21, 2) pixels of the network input. joints3d: (B, 21, 3) mm, camera axes,
-    wrist-relative. vertices: (B, V, 3) mm, same frame. alpha2d: (B, 21, 2) log sigma^2 in
-    (224-px-crop pixels)^2. alpha3d: (B, 21, 3) log sigma^2 in mm^2. gate_logits: (B, 2) for
-    (EXIT, CONTINUE). pose: (B, 15, 3) axis-angle; shape: (B, num_shape); rotation: (B, 3, 3);
-    scale: (B,) px/mm; trans: (B, 2) px (the wrist's 2D position).
-    """
-
-    joints2d: torch.Tensor
-    joints3d: torch.Tensor
-    vertices: torch.Tensor
-    alpha2d: torch.Tensor
-    alpha3d: torch.Tensor
-    gate_logits: torch.Tensor
-    pose: torch.Tensor
-    shape: torch.Tensor
-    rotation: torch.Tensor
-    scale: torch.Tensor
-    trans: torch.Tensor
-
-    def index(self, idx: torch.Tensor) -> "LoopOutput":
-        """The same fields for a subset of the batch."""
-        return LoopOutput(**{k: v[idx] for k, v in vars(self).items()})
 
 
 class DIRNet(nn.Module):
@@ -133,7 +104,7 @@ class DIRNet(nn.Module):
         return LoopOutput(
             joints2d=weak_perspective(mesh.joints, scale, trans), joints3d=mesh.joints,
             vertices=mesh.vertices, alpha2d=alpha2d, alpha3d=alpha3d, gate_logits=self.gate(f),
-            pose=pose.view(-1, 15, 3), shape=shape, rotation=rotation, scale=scale, trans=trans)
+            gate_input=f, pose=pose.view(-1, 15, 3), shape=shape, rotation=rotation, scale=scale, trans=trans)
 
     def forward(self, images: torch.Tensor, num_loops: int | None = None) -> list[LoopOutput]:
         """Run every loop for the whole batch (training, deep supervision over loops, Eq. 12).
@@ -144,17 +115,12 @@ class DIRNet(nn.Module):
         Returns:
             One LoopOutput per loop.
         """
-        num_loops = self.cfg.max_loops if num_loops is None else num_loops
-        if not 1 <= num_loops <= self.cfg.max_loops:
-            raise ValueError(f"num_loops must be in 1..{self.cfg.max_loops}, got {num_loops}")
-        features = self.forward_features(images)
-        outputs, attention = [], None
-        for loop in range(num_loops):
-            refined = self.forward_refine(features, loop, attention)
-            outputs.append(self.forward_head(refined))
-            if loop + 1 < num_loops:
-                attention = self.attention(refined)
-        return outputs
+        return forward_loops(self, images, num_loops)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the weights (and so of the inputs)."""
+        return self.mean.device
 
     def state_dict_without_hand(self) -> dict[str, torch.Tensor]:
         """Network weights only: the hand model's data belongs to the hand model's own asset."""

@@ -19,7 +19,6 @@ counting_wall crops, so the choice is judged on hands the ranges never saw.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import sys
@@ -29,14 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli import EXIT_USAGE, configure_logging, fail
 from ..estimator import DEFAULT_WEIGHTS, EstimatorDefaults
-from ..eval_data import open_source, parse_spec
+from ..evaluation.sources import open_source, parse_spec
 from ..exits import ExitPolicy
+from ..flops import count_stage_flops
+from ..models.dirnet import DIRNet
 from ..weights import load_checkpoint
 from .accuracy import accuracy_figures, compare_precisions
 from .engine import FastDIRNet, configure_threads, images_to_tensor
 from .onnx import create_session, stage_graphs
-from .profile import interleaved_medians
+from .timing import interleaved_medians
 from .quantize import STAGE_KINDS, Int8Plan, calibrate, plan_path, stage_inputs, stage_kind, weights_digest
 
 __all__ = ["CalibrateConfig", "StageTiming", "stage_timings", "choose_plan", "run_calibration", "summary",
@@ -107,14 +109,14 @@ def choose_plan(model, ranges, candidates: list[str], config: CalibrateConfig, p
     Returns:
         (chosen stages, {"<stages>": {source: PrecisionAccuracy as dict}} for every set scored).
     """
-    digest = weights_digest(model)
+    digest, flops = weights_digest(model), count_stage_flops(model)
     fp32 = FastDIRNet(model)
-    reference = {spec: accuracy_figures(fp32, spec, policy, config.limit, desc="fp32")[0]
+    reference = {spec: accuracy_figures(fp32, flops, spec, policy, config.limit, desc="fp32")[0]
                  for spec in config.check}
 
     def score(stages: tuple[str, ...]) -> tuple[float, dict]:
         engine = FastDIRNet(model, plan=Int8Plan(stages, ranges, digest))
-        results = [compare_precisions(fp32, engine, spec, policy, config.limit, reference[spec])
+        results = [compare_precisions(fp32, engine, flops, spec, policy, config.limit, reference[spec])
                    for spec in config.check]
         return max(r.worst for r in results), {r.source: asdict(r) for r in results}
 
@@ -130,12 +132,18 @@ def choose_plan(model, ranges, candidates: list[str], config: CalibrateConfig, p
     return chosen, scored
 
 
-def run_calibration(config: CalibrateConfig) -> tuple[Int8Plan, Path]:
-    """Calibrate, time, score and write the plan; returns it and where it was written."""
-    weights = config.weights or DEFAULT_WEIGHTS
-    model, meta = load_checkpoint(weights)
-    defaults = EstimatorDefaults(**meta.get("defaults", {}))
-    policy = ExitPolicy(defaults.exit, defaults.tau_var, defaults.tau_gate,
+def run_calibration(config: CalibrateConfig, model: DIRNet, defaults: EstimatorDefaults
+                    ) -> tuple[Int8Plan, Path]:
+    """Calibrate, time, score and write the plan; returns it and where it was written.
+
+    Args:
+        config: the command's settings.
+        model, defaults: the DIRNet of config.weights and its exit settings.
+    Raises:
+        FileNotFoundError, ValueError: unreadable or empty calibration or check data.
+        OSError: the plan could not be written.
+    """
+    policy = ExitPolicy(defaults.exit_mode, defaults.tau_var, defaults.tau_gate,
                         min(defaults.max_loops, model.cfg.max_loops))
     source = open_source(parse_spec(config.data), model.cfg.input_res, config.n)
     crops = np.concatenate([b.images for b in source.batches(64)])
@@ -157,7 +165,7 @@ def run_calibration(config: CalibrateConfig) -> tuple[Int8Plan, Path]:
         "tolerance": config.tolerance, "accuracy": scored,
     }
     plan = Int8Plan(stages, {g: r for g, r in ranges.items() if stage_kind(g) in stages}, digest, notes)
-    out = config.out or plan_path(weights)
+    out = config.out or plan_path(config.weights or DEFAULT_WEIGHTS)
     plan.save(out)
     return plan, out
 
@@ -189,7 +197,7 @@ def _parse(argv: list[str] | None) -> CalibrateConfig:
     d = CalibrateConfig()
     p = argparse.ArgumentParser(prog="python -m dirnet.runtime.calibrate", description=__doc__.split("\n")[0])
     p.add_argument("--weights", type=Path, help="checkpoint stem (default: the shipped weights)")
-    p.add_argument("--data", default=d.data, help="calibration crops, a dirnet.evaluate data spec")
+    p.add_argument("--data", default=d.data, help="calibration crops, a dirnet.evaluation data spec")
     p.add_argument("--n", type=int, default=d.n, help="calibration crops used")
     p.add_argument("--check", nargs="+", default=list(d.check), help="labelled held-out data specs")
     p.add_argument("--limit", type=int, default=d.limit, help="hands per check source")
@@ -206,13 +214,17 @@ def _parse(argv: list[str] | None) -> CalibrateConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = _parse(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    configure_logging()
     configure_threads(1)
     try:
-        plan, out = run_calibration(config)
+        model, meta = load_checkpoint(config.weights or DEFAULT_WEIGHTS)
+        defaults = EstimatorDefaults.from_dict(meta.get("defaults", {}))
     except (FileNotFoundError, ValueError) as exc:
-        print(f"dirnet.runtime.calibrate: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        plan, out = run_calibration(config, model, defaults)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        return fail(str(exc))
     print(summary(plan))
     print(f"int8 stages: {', '.join(plan.stages) or 'none'} -> {out}")
     return 0

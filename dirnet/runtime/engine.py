@@ -1,37 +1,34 @@
-"""FastDIRNet: a DIRNet stand-in for `run_with_exits` that runs folded stages in ONNX Runtime.
+"""FastDIRNet: a staged model (dirnet.models.StagedModel) that runs folded stages in ONNX Runtime.
 
-It has exactly the interface the exit loop uses (`cfg`, `hand`, `forward_features`,
-`forward_refine(features, loop, attention)`, `attention`, `forward_head -> LoopOutput`), so the
-exit policy, its per-sample decisions and its results are the library's own, unchanged:
+It has exactly the interface the exit loop uses, so the exit policy, its per-sample decisions and
+its results are the library's own, unchanged:
 
     fast = FastDIRNet(model)                       # folds BatchNorms, exports, opens sessions
     result = run_with_exits(fast, images, policy)  # or fast.run(images, policy)
-    accelerate(estimator)                          # the Estimator then runs on it
+    Estimator(model, backend="onnxruntime")        # what the Estimator builds on the CPU
 
 Backends: "onnxruntime" (default, CPU: its convolution stages run 3-4x faster than any PyTorch
-variant measured here, a whole crop 2-2.6x faster than eager; see docs/PERFORMANCE.md) and "torch" (the same folded stages in eager PyTorch, channels-last; for other
-devices or without onnxruntime).
+variant measured here, a whole crop 2-2.6x faster than eager; see docs/PERFORMANCE.md) and "torch"
+(the same folded stages in eager PyTorch, channels-last; for other devices or without onnxruntime).
 """
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
 from ..exits import ExitPolicy, ExitResult, run_with_exits
-from ..models.dirnet import DIRNet, LoopOutput
+from ..models.dirnet import DIRNet
+from ..models.staged import LoopOutput
 from .cache import cached_stage_graphs
 from .onnx import create_session, stage_graphs
 from .quantize import Int8Plan
 from .stages import HEAD_OUTPUTS, InferenceStages
 
-if TYPE_CHECKING:
-    from ..estimator import Estimator
-
-__all__ = ["BACKENDS", "FastDIRNet", "accelerate", "auto_threads", "configure_threads", "images_to_tensor"]
+__all__ = ["BACKENDS", "FastDIRNet", "auto_threads", "configure_threads", "images_to_tensor"]
 
 BACKENDS = ("onnxruntime", "torch")
 
@@ -131,7 +128,7 @@ class FastDIRNet:
 
     Attributes:
         cfg, hand: the model's config and hand model (what the exit loop and the Estimator read).
-        source: the original DIRNet.
+        device: where inputs go (the CPU for ONNX Runtime, the model's device for "torch").
         backend: the backend in use.
         plan: the Int8Plan in use, or None.
         precision: "int8" when some stages run in int8, else "fp32".
@@ -154,7 +151,7 @@ class FastDIRNet:
             plan.check(model)
         self.cfg = model.cfg
         self.hand = model.hand
-        self.source = model
+        self.device = torch.device("cpu") if backend == "onnxruntime" else model.device
         self.backend = backend
         self.plan = plan if plan is not None and plan.stages else None
         self.precision = "fp32" if self.plan is None else "int8"
@@ -178,7 +175,7 @@ class FastDIRNet:
             self._attention = _TorchStage(stages.attention)
             self._head = _TorchStage(stages.head)
 
-    # The DIRNet interface used by run_with_exits (and count_stage_flops' stage calls).
+    # The StagedModel interface.
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, R, R) float RGB in [0, 1] -> FE features, as DIRNet.forward_features."""
         return self._features(images)[0]
@@ -201,10 +198,6 @@ class FastDIRNet:
         """Pose, hand model, uncertainty and gate logits, as DIRNet.forward_head."""
         return LoopOutput(**dict(zip(HEAD_OUTPUTS, self._head(refined))))
 
-    def eval(self) -> "FastDIRNet":
-        """No-op (always inference); lets callers treat it like a module."""
-        return self
-
     @torch.no_grad()
     def run(self, images: np.ndarray | torch.Tensor, policy: ExitPolicy) -> ExitResult:
         """Run with per-sample dynamic exits.
@@ -220,19 +213,3 @@ class FastDIRNet:
         if tuple(tensor.shape[2:]) != (res, res):
             raise ValueError(f"images must be {res}x{res}, got {tuple(tensor.shape[2:])}")
         return run_with_exits(self, tensor, policy)
-
-
-def accelerate(estimator: "Estimator", backend: str = "onnxruntime", threads: int = 1,
-               cache_dir: str | os.PathLike | None = None, plan: Int8Plan | None = None) -> "Estimator":
-    """Make an Estimator run on FastDIRNet (its `model` attribute is swapped); returns it.
-
-    cache_dir, plan: see FastDIRNet.
-
-    The Estimator's stage FLOPs, faces and defaults were taken from the original model already;
-    `estimator.model.source` keeps that model. Calling it twice is harmless.
-    """
-    if isinstance(estimator.model, FastDIRNet):
-        return estimator
-    estimator.model = FastDIRNet(estimator.model, backend=backend, threads=threads, cache_dir=cache_dir,
-                                 plan=plan)
-    return estimator

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..models.blocks import AttentionMapGenerator
 from .onnx import StageGraph, _export, create_session
-from .profile import interleaved_medians
+from .timing import interleaved_medians
 from .quantize import graph_ranges, quantize_graph
 from .stages import InferenceStages
 
@@ -154,12 +154,14 @@ def feedback_table(model, images: torch.Tensor, reps: int = 200, accuracy: str |
               "max_abs_diff_vs_fast_path": exact}
     if accuracy:
         from ..exits import ExitPolicy
+        from ..flops import count_stage_flops
         from .accuracy import compare_precisions
         from .engine import FastDIRNet
 
         approx = copy.deepcopy(model)
         approx.feedback = HalfResAMG(approx.feedback)
         policy = ExitPolicy("none", max_loops=model.cfg.max_loops)
-        result = compare_precisions(FastDIRNet(model), FastDIRNet(approx), accuracy, policy, limit)
+        result = compare_precisions(FastDIRNet(model), FastDIRNet(approx), count_stage_flops(model), accuracy,
+                                    policy, limit)
         report["half_res_accuracy"] = {"data": accuracy, "n": result.n, "delta_vs_trained_amg": result.delta}
     return report

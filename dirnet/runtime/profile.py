@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..cli import fail
 from ..config import DIRNetConfig
 from ..exits import ExitPolicy, run_with_exits
 from ..hand import create_hand_model
@@ -36,29 +37,12 @@ from ..models.dirnet import DIRNet
 from .engine import FastDIRNet, configure_threads, images_to_tensor
 from .onnx import create_session, stage_graphs
 from .stages import InferenceStages
+from .timing import interleaved_medians
 
-__all__ = ["interleaved_medians", "stage_table", "backend_table", "op_tables", "sweep", "main"]
+__all__ = ["stage_table", "backend_table", "op_tables", "sweep", "main"]
 
 _STAGES = ("fe", "rf", "amg", "head")
 
-
-def interleaved_medians(fns: Sequence[Callable[[], object]], reps: int = 150, warmup: int = 15,
-                        clock: Callable[[], float] = time.perf_counter) -> list[float]:
-    """Median ms of each callable, calling them in turn `reps` times.
-
-    clock: wall-clock by default; `time.thread_time` counts only this thread's CPU time, which
-    other processes' load hardly changes (one-thread ONNX Runtime runs in the calling thread).
-    """
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, out in zip(fns, times):
-            start = clock()
-            fn()
-            out.append(clock() - start)
-    return [round(1e3 * float(np.median(t)), 3) for t in times]
 
 
 def _model(preset: str, res: int) -> DIRNet:
@@ -183,8 +167,8 @@ def sweep(models: Sequence[str], frames: int = 150, warmup: int = 10) -> dict:
     for spec in models:
         preset, res = spec.split(":")
         nets[spec] = FastDIRNet(_model(preset, int(res)))
-    trackers = {f"mediapipe_{name}": MediaPipeHands(static=False, max_hands=1, model_complexity=c)
-                for name, c in (("lite", 0), ("full", 1))}
+    trackers = {f"mediapipe_{name}": MediaPipeHands(static=False, max_hands=1, model_complexity=complexity)
+                for name, complexity in (("lite", 0), ("full", 1))}
     times: dict[str, list[float]] = collections.defaultdict(list)
     try:
         for i, (frame, points) in enumerate(zip(clip, landmarks)):
@@ -258,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                   "ops": lambda p, r: op_tables(p, r, args.loops)}[args.what]
             results = {f"{args.preset}:{res}": fn(args.preset, res) for res in args.res}
     except (FileNotFoundError, ValueError) as exc:
-        print(f"dirnet.runtime.profile: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     print(json.dumps({"what": args.what, "threads": args.threads,
                       "load_avg_1min": [round(load, 2), round(os.getloadavg()[0], 2)], **results}, indent=None))
     return 0

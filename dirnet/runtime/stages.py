@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from ..models.blocks import BasicBlock
-from ..models.dirnet import DIRNet, LoopOutput
+from ..models.dirnet import DIRNet
+from ..models.staged import LoopOutput
 
 __all__ = ["fold_conv_bn", "FoldedBlock", "FeatureStage", "RefineStage", "HeadStage",
            "InferenceStages", "HEAD_OUTPUTS"]

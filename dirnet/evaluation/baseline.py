@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .data.teacher import MediaPipeTeacher
-from .eval_data import EvalSource
-from .mediapipe_hands import quiet_native_stderr
+from ..data.teacher import MediaPipeTeacher
+from ..mediapipe_hands import quiet_native_stderr
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
+from .sources import EvalSource
 
 __all__ = ["BASELINE_RES", "BaselineReport", "mediapipe_errors", "compare_on_found"]
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .models.dirnet import REFERENCE_RES, LoopOutput
+from ..models.dirnet import REFERENCE_RES
+from ..models.staged import LoopOutput
 
 __all__ = ["LossWeights", "LossTargets", "loop_loss", "total_loss"]
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .geometry import procrustes_align
+from ..geometry import procrustes_align
 
 __all__ = [
     "AUC_STEPS", "STB_RANGE", "FPHA_RANGE", "joint_errors_2d", "joint_errors_3d", "root_relative",

@@ -1,27 +1,20 @@
 """Synthetic hand crops with exact labels, rendered in batches by pure PyTorch (CPU or CUDA).
 
 `SynthRenderer(hand_model, res, device).sample(batch, generator)` poses the hand model at random
-(see `dirnet.data.synth_pose`), mirrors about half of the hands into left hands, places each in a
+(see `dirnet.data.synth.pose`), mirrors about half of the hands into left hands, places each in a
 random pinhole camera so it fills 50-90% of the crop like a detector box would (sometimes cut by
 the border), shades it per vertex (skin tones across Fitzpatrick I-VI with low-frequency texture,
 palms and nails, ambient + wrapped diffuse + Blinn-Phong specular from a random light), rasterises
 it with `dirnet.data.raster`, puts it on a procedural or photo background, adds occluders and
 distractor hands, then camera effects (`dirnet.data.photometric`). Labels come from the same
 geometry, so they are exact: 2D/3D joints, pose, shape, intrinsics, mask and per-joint visibility.
-
-CLI: `python -m dirnet.data.synth --n N --out DIR` writes DIR/images/%06d.jpg, DIR/masks/%06d.png
-and DIR/labels.npz (see `dirnet.data.synth_output.write_dataset`); `--bench` measures images/s;
-`--sheet PNG` writes a contact sheet and a copy with the 2D joints drawn. docs/SYNTH.md has more.
+The command that writes datasets, contact sheets and benchmarks is `python -m dirnet.data.synth`
+(dirnet.data.synth.__main__); docs/SYNTH.md has more.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import sys
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 import torch
 
@@ -30,14 +23,11 @@ from dirnet.data.photometric import (
     NoisePatterns, add_noise, apply_colour_jitter, box_blur, jitter_params, jpeg_like, noise_std,
 )
 from dirnet.data.raster import rasterize
-from dirnet.data.synth_mesh import (
+from dirnet.data.synth.mesh import (
     face_adjacency, forearm_template, nail_weight, outward_faces, shade_vertices, skin_colours, vertex_normals,
     visibility_margin,
 )
-from dirnet.data.synth_output import (
-    benchmark, check_output_free, contact_sheet, write_dataset, write_png,
-)
-from dirnet.data.synth_pose import (
+from dirnet.data.synth.pose import (
     GESTURE_NAMES, axis_rotation, place_hand, project, sample_angles, sample_intrinsics,
     sample_orientation, sample_shape,
 )
@@ -45,8 +35,7 @@ from dirnet.hand.base import HandModel
 from dirnet.hand.poses import gesture_angles
 from dirnet.hand.skeleton import HandJoint
 
-__all__ = ["SynthConfig", "SynthBatch", "SynthRenderer", "write_dataset", "contact_sheet", "benchmark",
-           "SynthCliConfig", "main"]
+__all__ = ["SynthConfig", "SynthBatch", "SynthRenderer"]
 
 
 @dataclass(frozen=True)
@@ -408,85 +397,3 @@ class SynthRenderer:
         return SynthBatch(images=images, joints2d=joints2d, joints3d=joints, visibility=visibility,
                           mask=mask, K=K, angles=angles, hand_pose=hand_pose, shape=shape,
                           global_orient=orient, is_left=is_left)
-
-
-@dataclass(frozen=True)
-class SynthCliConfig:
-    """Options of `python -m dirnet.data.synth`."""
-
-    n: int = 0  # images to write (with --out)
-    out: str | None = None  # dataset folder to create
-    res: int = 224  # crop side, px (multiple of 16)
-    seed: int = 0
-    hand_model: str = "open"  # "open" or "mano"
-    mano_path: str | None = None  # MANO_RIGHT.pkl for --hand-model mano (else $DIRNET_MANO_PATH)
-    backgrounds: str | None = None  # folder of photos without hands to cut backgrounds from
-    avoid_boxes: str | None = None  # JSON {relative image path: [[x0, y0, x1, y1], ...]} to keep out
-    batch: int = 64  # images per rendered batch
-    device: str = "cpu"
-    right_only: bool = False  # no mirrored left hands
-    threads: int | None = None  # torch CPU threads (default: torch's choice)
-    bench: bool = False  # time rendering instead of writing
-    bench_batches: int = 5
-    sheet: str | None = None  # write a contact sheet PNG here (and *_joints.png with labels)
-    sheet_tile: int = 112  # tile side of the contact sheet, px
-    sheet_count: int = 64  # crops on the contact sheet, 8 per row
-
-
-def _parse(argv: list[str] | None) -> SynthCliConfig:
-    parser = argparse.ArgumentParser(prog="python -m dirnet.data.synth", description=__doc__.split("\n")[0])
-    defaults = SynthCliConfig()
-    for f in fields(SynthCliConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            kind = int if isinstance(f.default, int) or f.name == "threads" else str
-            parser.add_argument(flag, type=kind, default=getattr(defaults, f.name))
-    return SynthCliConfig(**vars(parser.parse_args(argv)))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (bad input: one line on stderr, status 1)."""
-    cfg = _parse(argv)
-    if not (cfg.bench or cfg.sheet or (cfg.out and cfg.n > 0)):
-        print("error: give --n N --out DIR, --bench or --sheet PNG", file=sys.stderr)
-        return 2
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
-        if cfg.out:
-            check_output_free(Path(cfg.out))  # before the slow set-up
-        from dirnet.hand import create_hand_model
-        bank = None
-        if cfg.backgrounds:
-            avoid = json.loads(Path(cfg.avoid_boxes).read_text()) if cfg.avoid_boxes else None
-            bank = BackgroundBank.from_folder(cfg.backgrounds, cfg.res, avoid_boxes=avoid, seed=cfg.seed)
-        writes_jpeg = bool(cfg.out)
-        config = SynthConfig(left_prob=0.0 if cfg.right_only else 0.5, jpeg_prob=0.0 if writes_jpeg else 0.4)
-        renderer = SynthRenderer(create_hand_model(cfg.hand_model, cfg.mano_path), res=cfg.res,
-                                 device=cfg.device, backgrounds=bank, config=config)
-        if cfg.bench:
-            result = benchmark(renderer, cfg.batch, cfg.bench_batches, cfg.seed)
-            print(f"{result['images_per_s']:.1f} images/s: batch {cfg.batch} at {cfg.res} px on {cfg.device} "
-                  f"({torch.get_num_threads()} threads), median {result['batch_ms']:.0f} ms per batch "
-                  f"({result['cpu_ms']:.0f} ms CPU time) over {cfg.bench_batches} batches; "
-                  f"load average {os.getloadavg()[0]:.1f}")
-        if cfg.sheet:
-            gen = torch.Generator(device=renderer.device).manual_seed(cfg.seed)
-            batch = renderer.sample(cfg.sheet_count, gen)
-            sheet = Path(cfg.sheet)
-            for path, joints in ((sheet, False), (sheet.with_stem(sheet.stem + "_joints"), True)):
-                write_png(path, contact_sheet(batch, tile=cfg.sheet_tile, joints=joints))
-                print(f"wrote {path}")
-        if cfg.out:
-            out = write_dataset(renderer, cfg.n, cfg.out, cfg.seed, cfg.batch)
-            print(f"wrote {cfg.n} images and labels to {out}")
-    except (ValueError, FileNotFoundError, FileExistsError, json.JSONDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,8 @@
-"""Labelled evaluation sources for `dirnet.evaluate` and `dirnet.train_gate`: data specs, readers,
+"""Labelled evaluation sources for `dirnet.evaluation.report` and `dirnet.training.gate`: data specs, readers,
 and videos with reference landmarks, each cut into hand crops around the labelled joints.
 
-SPEC syntax (see `python -m dirnet.evaluate --help`): `synth:DIR`, `teacher:DIR`, `NAME:DIR` for a
-public dataset reader, an optional `:seen` / `:unseen` handshape split (dirnet.splits) and an
+SPEC syntax (see `python -m dirnet.evaluation --help`): `synth:DIR`, `teacher:DIR`, `NAME:DIR` for a
+public dataset reader, an optional `:seen` / `:unseen` handshape split (dirnet.data.splits) and an
 optional `:val[=F]` / `:train[=F]` share, or `video:CLIP:REF2D[:REF3D][:left|right]`.
 """
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import TrainConfig
-from .crop import DEFAULT_MARGIN, box_from_points, crop_matrix, invert_affine, warp
-from .hand.skeleton import NUM_JOINTS
-from .image_io import read_rgb
+from ..config import TrainConfig
+from ..crop import DEFAULT_MARGIN, box_from_points, crop_matrix, invert_affine, warp
+from ..data.splits import POSE_SPLITS, select_poses, split_samples
+from ..hand.skeleton import NUM_JOINTS
+from ..image_io import read_rgb
 from .metrics import root_relative
-from .splits import POSE_SPLITS, select_poses
 
 __all__ = ["DataSpec", "EvalBatch", "EvalSource", "parse_spec", "open_source", "SAMPLE_KINDS"]
 
@@ -41,9 +41,9 @@ class DataSpec:
     ref2d: Path | None = None
     ref3d: Path | None = None
     hand: str | None = None
-    split: str | None = None  # "train" or "val": one share of a folder source, as dirnet.train splits it
+    split: str | None = None  # "train" or "val": one share of a folder source, as dirnet.training.loop splits it
     val_fraction: float = TrainConfig.val_fraction
-    poses: str = ""  # "seen" / "unseen": only the photos of kept / held-out handshapes (dirnet.splits)
+    poses: str = ""  # "seen" / "unseen": only the photos of kept / held-out handshapes (dirnet.data.splits)
 
     @property
     def name(self) -> str:
@@ -157,8 +157,7 @@ class EvalSource:
 
 
 def _sample_source(spec: DataSpec, res: int, limit: int | None) -> EvalSource:
-    from .data.readers import project, read_samples
-    from .train_data import split_samples
+    from ..data.readers import project, read_samples
 
     samples = select_poses(read_samples("synth_dir" if spec.kind == "synth" else spec.kind, spec.path),
                            spec.poses)
@@ -216,7 +215,7 @@ def _video_frames(path: Path):
 
 def _vote_handedness(path: Path, ref2d: np.ndarray, frames: np.ndarray) -> str:
     """Majority of MediaPipe's handedness labels on crops around the reference hand."""
-    from .handedness import HandednessClassifier
+    from ..handedness import HandednessClassifier
 
     chosen = set(frames[np.linspace(0, len(frames) - 1, _HANDEDNESS_VOTES).round().astype(int)])
     classifier = HandednessClassifier()

@@ -1,4 +1,4 @@
-"""Batches for dirnet.train: weighted mixture of file-based sources and on-the-fly renders.
+"""Batches for dirnet.training.loop: weighted mixture of file-based sources and on-the-fly renders.
 
 File sources (teacher crops, synthetic render folders, public datasets) are decoded once into
 memory (TensorHandDataset) and augmented per item; "synth" renders new hands every batch with
@@ -7,22 +7,20 @@ hash of the file name (stable across runs), is held out for validation.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
 
-from .config import TrainConfig
-from .data.backgrounds import BackgroundBank
-from .data.compose import cut_out, paste_on_backgrounds
-from .data.dataset import IMAGE_MEAN, IMAGE_STD, MixedDataset, TensorHandDataset, make_loader
-from .data.readers import read_samples
-from .splits import select_poses
+from ..config import TrainConfig
+from ..data.backgrounds import BackgroundBank
+from ..data.compose import cut_out, paste_on_backgrounds
+from ..data.dataset import MixedDataset, TensorHandDataset, make_loader
+from ..data.readers import read_samples
+from ..data.splits import select_poses, select_views, split_samples
 
-__all__ = ["TrainData", "split_samples"]
+__all__ = ["TrainData"]
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +29,6 @@ _STORE_RES = 160  # decoded size kept in memory; crops are re-cut from it at the
 # list: 10**8 of them took ~5 GB and minutes per run; a short epoch is simply started again.
 _EPOCH_BATCHES = 2000
 _VAL_BATCHES = 8
-
-
-def split_samples(samples, val_fraction: float):
-    """(train, val) by a hash of each image's path relative to the working directory, so the split
-    never changes between runs (started from the repo root) however the dataset path is spelled."""
-    def is_val(sample) -> bool:
-        key = os.path.relpath(os.path.abspath(sample.image_path))
-        digest = hashlib.sha1(key.encode()).digest()
-        return int.from_bytes(digest[:4], "little") / 2**32 < val_fraction
-    train = [s for s in samples if not is_val(s)]
-    val = [s for s in samples if is_val(s)]
-    return train, val
-
-
-def _to_unit(images: torch.Tensor) -> torch.Tensor:
-    """Undo the data layer's ImageNet normalisation: DIRNet normalises internally."""
-    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
-    return images * std + mean
 
 
 class TrainData:
@@ -68,8 +47,9 @@ class TrainData:
                 self.synth_weight += source.weight
                 continue
             samples = select_poses(read_samples(source.kind, source.path), source.poses)
-            train, val = split_samples(samples, cfg.val_fraction)
-            log.warning("%s %s: %d train / %d val samples", source.kind, source.path, len(train), len(val))
+            train, val = split_samples(select_views(samples, source.view), cfg.val_fraction)
+            log.info("%s %s%s: %d train / %d val samples", source.kind, source.path,
+                        f" ({source.view} views)" if source.view else "", len(train), len(val))
             file_sources.append((TensorHandDataset.from_samples(train, size=_STORE_RES, res=res,
                                                                 augment=augment), source.weight))
             if val:
@@ -86,8 +66,8 @@ class TrainData:
             self._loader_iter = iter(self._loader)
         self.renderer = None
         if self.synth_count:
-            from .data.synth import SynthRenderer
-            from .hand import create_hand_model
+            from ..data.synth import SynthRenderer
+            from ..hand import create_hand_model
             self.renderer = SynthRenderer(create_hand_model(cfg.model.hand_model), res=res, device=self.device,
                                           backgrounds=self.bank)
             self._synth_gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 7919 + rank)
@@ -108,15 +88,11 @@ class TrainData:
             for i, batch in enumerate(loader):
                 if i == _VAL_BATCHES:
                     break
-                batches.append(self._file_batch(batch))
+                batches.append(batch)
         if self.renderer is not None:
             gen = torch.Generator(device=self.device).manual_seed(123456)
             batches += [self._synth_batch(cfg.batch_size, gen) for _ in range(2)]
         return batches
-
-    @staticmethod
-    def _file_batch(batch: dict) -> dict[str, torch.Tensor]:
-        return {**batch, "image": _to_unit(batch["image"])}
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         parts = []
@@ -126,7 +102,7 @@ class TrainData:
             except StopIteration:  # end of a sampler epoch: draw the next
                 self._loader_iter = iter(self._loader)
                 loaded = next(self._loader_iter)
-            real = {k: v.to(self.device) for k, v in self._file_batch(loaded).items()}
+            real = {k: v.to(self.device) for k, v in loaded.items()}
             real["image"] = self._compose(real)
             parts.append(real)
         if self.synth_count:

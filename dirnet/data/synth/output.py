@@ -1,6 +1,6 @@
 """What `python -m dirnet.data.synth` writes: dataset folders, contact sheets, benchmarks.
 
-Works on any `SynthRenderer` / `SynthBatch` (dirnet.data.synth); kept apart from the renderer so
+Works on any `SynthRenderer` / `SynthBatch` (dirnet.data.synth.renderer); kept apart from the renderer so
 the in-memory training path does not carry file I/O.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tqdm import tqdm
 from dirnet.hand.skeleton import HAND_CONNECTIONS
 
 if TYPE_CHECKING:
-    from dirnet.data.synth import SynthBatch, SynthRenderer
+    from dirnet.data.synth.renderer import SynthBatch, SynthRenderer
 
 __all__ = ["contact_sheet", "write_dataset", "check_output_free", "benchmark", "write_png"]
 

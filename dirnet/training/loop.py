@@ -1,19 +1,18 @@
-"""`python -m dirnet.train --config CONFIG`: progressive (Algorithm 1) or end-to-end training.
+"""The training loop: progressive (Algorithm 1) or end-to-end training (`python -m dirnet.training`).
 
-Runs on the CPU, one CUDA GPU, or several with `torchrun --nproc_per_node N -m dirnet.train ...`
+Runs on the CPU, one CUDA GPU, or several with `torchrun --nproc_per_node N -m dirnet.training ...`
 (DistributedDataParallel). Writes to cfg.out_dir: `train.csv`, TensorBoard events under `tb/`,
 `last.*` (resumable state, safetensors), `stage{l}.*` after each stage and `final.*` checkpoints,
 and `loss_curves.png`. Rerunning the same command resumes from `last.*`.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import csv
 import json
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +22,16 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .config import TrainConfig
-from .hand import create_hand_model
-from .io import atomic_write
+from ..config import TrainConfig
+from ..hand import create_hand_model
+from ..io import atomic_write
+from ..models.dirnet import DIRNet
+from ..weights import load_checkpoint, read_metadata, save_checkpoint
+from .data import TrainData
 from .losses import LossTargets, LossWeights, total_loss
-from .models.dirnet import DIRNet
-from .train_data import TrainData
-from .weights import save_checkpoint
 
-__all__ = ["train", "load_config", "main", "stage_plan", "trained_on"]
+__all__ = ["train", "load_config", "stage_plan", "trained_on", "Stage", "configure_stage", "train_step",
+           "cosine_decay"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _device(cfg: TrainConfig, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool) -> torch.optim.Optimizer:
+def configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool) -> torch.optim.Optimizer:
     """Freeze/unfreeze per Algorithm 1 and build the stage's optimizer.
 
     Progressive stages after the first freeze FE, initialise the new loop's BatchNorms from the
@@ -108,7 +108,7 @@ def _configure_stage(model: DIRNet, cfg: TrainConfig, stage: Stage, fresh: bool)
         for loop, bn in enumerate(norm.norms):
             bn.requires_grad_(loop < stage.num_loops)
     for p in model.gate.parameters():
-        p.requires_grad_(False)  # trained afterwards by REINFORCE (dirnet.train_gate)
+        p.requires_grad_(False)  # trained afterwards by REINFORCE (dirnet.training.gate)
     decay = cfg.prog_lr_decay ** l_prog if progressive else 1.0
     amg = [p for p in model.feedback.parameters() if p.requires_grad]
     amg_ids = {id(p) for p in amg}
@@ -131,7 +131,11 @@ def _lr_factor(cfg: TrainConfig, stage: Stage, step_in_stage: int) -> float:
     warm = min(cfg.warmup_steps, max(stage.steps // 5, 1))
     if step_in_stage < warm:
         return (step_in_stage + 1) / warm
-    t = (step_in_stage - warm) / max(stage.steps - warm, 1)
+    return cosine_decay((step_in_stage - warm) / max(stage.steps - warm, 1))
+
+
+def cosine_decay(t: float) -> float:
+    """Learning-rate factor at fraction t of the decay: 1 at t = 0, cosine down to 5% at t >= 1."""
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
@@ -140,7 +144,6 @@ def trained_on(cfg: TrainConfig) -> list[dict]:
     (so a benchmark can tell held-out data from data some earlier run trained on)."""
     seen = [{"kind": s.kind, "path": s.path, "poses": s.poses} for s in cfg.sources]
     if cfg.init:
-        from .weights import read_metadata
         training = read_metadata(cfg.init).get("training", {})
         earlier = training.get("trained_on") or training.get("config", {}).get("sources", [])
         seen += [{"kind": s["kind"], "path": s.get("path", ""), "poses": s.get("poses", "")} for s in earlier]
@@ -153,7 +156,8 @@ def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int,
     tensors = {}
     for i, state in opt.state_dict()["state"].items():
         for key, value in state.items():
-            tensors[f"{i}.{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu().contiguous()
+            value = value.detach().cpu()
+            tensors[f"{i}.{key}"] = value.reshape(-1) if key == "step" else value.contiguous()
     atomic_write(out / "last_optim.safetensors", lambda tmp: save_file(tensors, str(tmp)))
 
 
@@ -239,16 +243,14 @@ def train(cfg: TrainConfig) -> Path:
     weights = LossWeights()
     start_step = 0
     if cfg.init and not (out / "last.safetensors").is_file():
-        from .weights import load_checkpoint
         model.load_state_dict(load_checkpoint(cfg.init, hand=hand, map_location=str(device))[0].state_dict())
-        log.warning("initialised from %s", cfg.init)
+        log.info("initialised from %s", cfg.init)
     if (out / "last.safetensors").is_file():
-        from .weights import load_checkpoint
         resumed, meta = load_checkpoint(out / "last", hand=hand, map_location=str(device))
         model.load_state_dict(resumed.state_dict())
         start_step = int(meta["training"]["step"])
         if rank == 0:
-            log.warning("resuming %s at step %d", out, start_step)
+            log.info("resuming %s at step %d", out, start_step)
     if rank == 0:
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     writer = None
@@ -260,7 +262,8 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0 and not csv_path.exists():
         with csv_path.open("w", newline="") as f:
             csv.writer(f).writerow(fields)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
     total_steps = sum(s.steps for s in stage_plan(cfg))
     bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", disable=rank != 0 or None)
     history: dict = {}
@@ -269,28 +272,20 @@ def train(cfg: TrainConfig) -> Path:
         if start_step >= end:
             continue
         fresh = start_step <= stage.start
-        opt = _configure_stage(model, cfg, stage, fresh)
+        opt = configure_stage(model, cfg, stage, fresh)
         if not fresh:
             _load_optimizer(out, opt)
         net = model
         if world > 1:
-            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
         _set_train_mode(model, cfg, stage)
         tick, seen = time.time(), 0
         for step in range(max(start_step, stage.start), end):
-            factor = _lr_factor(cfg, stage, step - stage.start)
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * factor
             batch = data.batch(step)
-            images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            with autocast:
-                outputs = net(images, stage.num_loops)
-            loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), cfg.model.input_res, weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            seen += images.shape[0] * world
+            loss, per_loop = train_step(net, model, opt, batch, stage.num_loops,
+                                        _lr_factor(cfg, stage, step - stage.start), autocast, weights)
+            seen += batch["image"].shape[0] * world
             bar.update(1)
             if rank == 0 and (step + 1) % cfg.log_every == 0:
                 rate = seen / (time.time() - tick)
@@ -310,7 +305,7 @@ def train(cfg: TrainConfig) -> Path:
             history[f"stage{stage.index}"] = metrics
             for key, value in metrics.items():
                 writer.add_scalar(f"val/{key}", value, end)
-            log.warning("stage %d (%d loops) validation: %s", stage.index, stage.num_loops,
+            log.info("stage %d (%d loops) validation: %s", stage.index, stage.num_loops,
                         {k: round(v, 2) for k, v in metrics.items()})
             save_checkpoint(model, out / f"stage{stage.index}", {"training": {
                 "step": end, "validation": metrics, "trained_on": trained_on(cfg)}})
@@ -330,33 +325,38 @@ def train(cfg: TrainConfig) -> Path:
     return final.with_suffix(".safetensors")
 
 
+def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_loops: int,
+               lr_factor: float = 1.0, autocast=None, weights: LossWeights | None = None
+               ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """One optimiser step on one batch, supervising every refiner pass (Eq. 12).
+
+    Args:
+        net: `model` itself or its DistributedDataParallel wrapper (what runs the forward pass).
+        model: the DIRNet being trained.
+        opt: its optimiser; every group's lr is set to its base_lr times lr_factor first.
+        batch: a TrainData batch (image (B, 3, R, R) RGB in [0, 1], labels).
+        num_loops: refiner passes to run and supervise.
+        autocast: a torch.autocast context, or None for full precision.
+        weights: the loss weights (None: the defaults).
+    Returns:
+        (total loss, per-loop loss terms), as dirnet.training.losses.total_loss.
+    """
+    for group in opt.param_groups:
+        group["lr"] = group["base_lr"] * lr_factor
+    device = next(model.parameters()).device
+    images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    with autocast or contextlib.nullcontext():
+        outputs = net(images, num_loops)
+    loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), model.cfg.input_res,
+                                weights or LossWeights())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    return loss, per_loop
+
+
 def _float(out):
     """Losses in float32 even when the forward ran under bf16 autocast."""
     from dataclasses import fields as dc_fields
     return type(out)(**{f.name: getattr(out, f.name).float() for f in dc_fields(out)})
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Train DIR-Net (progressive or end-to-end).")
-    p.add_argument("--config", help="YAML or JSON TrainConfig file")
-    p.add_argument("--out-dir", dest="out_dir")
-    p.add_argument("--protocol", choices=("progressive", "end_to_end"))
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    a = vars(p.parse_args(argv))
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        cfg = load_config(a.pop("config"), a)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"error: bad config: {exc}", file=sys.stderr)
-        return 2
-    path = train(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"final checkpoint: {path}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

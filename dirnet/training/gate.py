@@ -1,9 +1,9 @@
-"""`python -m dirnet.train_gate`: train only the exit gate G by REINFORCE (paper Sec. 4.2, Eqs. 10-11).
+"""`python -m dirnet.training.gate`: train only the exit gate G by REINFORCE (paper Sec. 4.2, Eqs. 10-11).
 
-    python -m dirnet.train_gate --weights W --data SPEC [--data SPEC ...] --out W_OUT
+    python -m dirnet.training.gate --weights W --data SPEC [--data SPEC ...] --out W_OUT
         [--lam F] [--epochs N] [--held-out SPEC ...] [--val-fraction F]
 
-SPEC as for `python -m dirnet.evaluate`. The rest of DIR-Net is frozen, so everything the gate
+SPEC as for `python -m dirnet.evaluation`. The rest of DIR-Net is frozen, so everything the gate
 needs is computed once: per sample and loop, the gate's input f = Psi_var1(h) and the errors of
 that loop's joints (a GateCache). Training then only runs the small gate MLP on the cache.
 
@@ -28,13 +28,12 @@ the same held-out split so the variance exit runs about as many loops as the gat
 
 Without --held-out, a random share (--val-fraction) of the --data samples is held out. Neighbouring
 video frames are near-duplicates, so prefer the training split's own folders, e.g.
-`--data teacher:DIR:train --held-out teacher:DIR:val` (the split dirnet.train uses).
+`--data teacher:DIR:train --held-out teacher:DIR:val` (the split training uses).
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import logging
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,18 +42,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .eval_data import open_source, parse_spec
-from .evaluate import TAU_VAR_QUANTILES, LoopTable, collect, fast_model, sample_means
-from .exits import ExitPolicy, exit_loops
-from .flops import StageFlops, count_stage_flops
-from .models.blocks import ExitGate
-from .models.dirnet import REFERENCE_RES
-from .weights import load_checkpoint, save_checkpoint
+from ..cli import EXIT_USAGE, configure_logging, fail, warn
+from ..evaluation.replay import TAU_VAR_QUANTILES, LoopTable, collect, fast_model, sample_means
+from ..evaluation.sources import open_source, parse_spec
+from ..exits import ExitPolicy, exit_loops
+from ..flops import StageFlops, count_stage_flops
+from ..models.blocks import ExitGate
+from ..models.dirnet import REFERENCE_RES
+from ..models.staged import StagedModel
+from ..weights import load_checkpoint, save_checkpoint
 
 __all__ = ["GateCache", "GateTrainConfig", "LAMBDA_SWEEP", "rewards", "sample_episodes",
-           "train_gate", "gate_logits", "outcome", "choose_tau_var", "main"]
+           "train_gate", "gate_logits", "outcome", "choose_tau_var", "fit_gate", "main"]
 
-LAMBDA_SWEEP = (0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2, 0.3, 1.0)  # GFLOPs per unit of (px + mm) error; dense at the knee
+# GFLOPs per unit of (px + mm) error; dense at the knee.
+LAMBDA_SWEEP = (0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2, 0.3, 1.0)
 TARGET_SAVING = 0.30  # fraction of GFLOPs saved against max loops
 TARGET_LOSS = 0.02  # largest relative increase of mean 2D error, MPJPE and PA-MPJPE
 
@@ -78,12 +80,10 @@ class GateCache:
 
     @classmethod
     def from_table(cls, table: LoopTable, stage: StageFlops) -> "GateCache":
-        """Per-sample errors of a LoopTable collected with features."""
-        if table.features is None:
-            raise ValueError("the LoopTable was collected without gate features")
+        """Per-sample errors and gate inputs of a LoopTable."""
         errors = table.errors()
         means = [sample_means(getattr(errors, k)) for k in ("crop256", "mm", "pa")]
-        return cls(table.features, *means, table.mean_var, stage)
+        return cls(table.gate_input, *means, table.mean_var, stage)
 
     def __len__(self) -> int:
         return self.features.shape[1]
@@ -206,7 +206,7 @@ def outcome(cache: GateCache, loops: np.ndarray, gate: bool) -> dict[str, float]
 def _judge(cache: GateCache, logits: np.ndarray, tau_gate: float = 1.0) -> dict[str, float]:
     """Outcome of the deterministic gate exit against max loops, with the target margins."""
     full = outcome(cache, np.full(len(cache), cache.num_loops), gate=False)
-    policy = ExitPolicy(mode="gate", tau_gate=tau_gate, max_loops=cache.num_loops)
+    policy = ExitPolicy(exit_mode="gate", tau_gate=tau_gate, max_loops=cache.num_loops)
     got = outcome(cache, exit_loops(policy, cache.mean_var, logits), gate=True)
     saving = 1.0 - got["gflops"] / full["gflops"]
     loss = max((got[k] / full[k] - 1.0 for k in ("err2d", "err3d", "pa") if full[k] > 0), default=0.0)
@@ -219,9 +219,30 @@ def choose_tau_var(cache: GateCache, target_loops: float) -> float:
     """The tau_var whose variance exit's mean loop count on `cache` is closest to target_loops."""
     values = cache.mean_var[:max(cache.num_loops - 1, 1)].ravel()
     candidates = np.unique(np.quantile(values, np.linspace(0, 1, 4 * len(TAU_VAR_QUANTILES))) * (1 + 1e-6))
-    policy = ExitPolicy(mode="variance", max_loops=cache.num_loops)
+    policy = ExitPolicy(exit_mode="variance", max_loops=cache.num_loops)
     loops = [exit_loops(replace(policy, tau_var=float(t)), cache.mean_var).mean() for t in candidates]
     return float(candidates[int(np.argmin(np.abs(np.asarray(loops) - target_loops)))])
+
+
+def fit_gate(gate: ExitGate, cache: GateCache, held: GateCache, lambdas: tuple[float, ...] = LAMBDA_SWEEP,
+             cfg: GateTrainConfig = GateTrainConfig(), progress: bool = False
+             ) -> tuple[dict, list[dict], float]:
+    """Train a copy of `gate` per lambda on `cache`, judge each on `held`, and load the best into
+    `gate` (the largest relative margin on both targets; the least bad when none meets them).
+
+    Returns:
+        (the best row, every row: lambda, final_return and the held-out outcome, the tau_var whose
+        variance exit runs about as many loops on `held` as the chosen gate).
+    """
+    rows, gates = [], {}
+    for lam in lambdas:
+        trained = copy.deepcopy(gate)
+        history = train_gate(trained, cache, lam, cfg, progress=progress)
+        gates[lam] = trained
+        rows.append({"lambda": lam, "final_return": history[-1], **_judge(held, gate_logits(trained, held))})
+    best = max(rows, key=lambda r: r["margin"])
+    gate.load_state_dict(gates[best["lambda"]].state_dict())
+    return best, rows, choose_tau_var(held, best["loops"])
 
 
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,17 +251,15 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[held:]), np.sort(order[:held])
 
 
-def _cache(model, specs: list[str], stage: StageFlops, batch_size: int, limit: int | None,
+def _cache(model: StagedModel, specs: list[str], stage: StageFlops, batch_size: int, limit: int | None,
            problems: list[str]) -> GateCache | None:
-    """One GateCache over all specs; a spec that fails is reported in `problems` and skipped.
-
-    `model` is a DIRNet or its FastDIRNet (dirnet.evaluate.fast_model).
-    """
+    """One GateCache over all specs (run on a DIRNet or its FastDIRNet); a spec that fails is
+    reported in `problems` and skipped."""
     tables = []
     for text in specs:
         try:
             source = open_source(parse_spec(text), model.cfg.input_res, limit)
-            tables.append(collect(model, source, batch_size, with_features=True, desc=f"cache {source.name}"))
+            tables.append(collect(model, source, batch_size, desc=f"cache {source.name}"))
             problems.extend(f"{source.name}: {line}" for line in source.problems)
         except (FileNotFoundError, ValueError, OSError) as exc:
             problems.append(f"{text}: {exc}")
@@ -261,10 +280,10 @@ def _print_sweep(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dirnet.train_gate",
+    p = argparse.ArgumentParser(prog="python -m dirnet.training.gate",
                                 description="Train DIR-Net's exit gate by REINFORCE, the rest frozen.")
     p.add_argument("--weights", type=Path, required=True, help="trained checkpoint")
-    p.add_argument("--data", action="append", required=True, metavar="SPEC", help="as for dirnet.evaluate")
+    p.add_argument("--data", action="append", required=True, metavar="SPEC", help="as for dirnet.evaluation")
     p.add_argument("--out", type=Path, required=True, help="output checkpoint stem")
     p.add_argument("--lam", type=float, default=None, help=f"lambda of Eq. 11 (default: sweep {LAMBDA_SWEEP})")
     p.add_argument("--epochs", type=int, default=GateTrainConfig.epochs)
@@ -276,44 +295,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
     a = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    configure_logging()
     try:
         model, meta = load_checkpoint(a.weights)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), EXIT_USAGE)
     if model.cfg.max_loops < 2:
-        print("error: a model with one loop has no exit to learn", file=sys.stderr)
-        return 2
+        return fail("a model with one loop has no exit to learn", EXIT_USAGE)
     stage = count_stage_flops(model)
     runner = model if a.eager else fast_model(model)
     problems: list[str] = []
     cache = _cache(runner, a.data, stage, a.batch_size, a.limit, problems)
     held = _cache(runner, a.held_out, stage, a.batch_size, a.limit, problems) if a.held_out else None
-    for line in problems:
-        print(f"error: {line}", file=sys.stderr)
+    warn(*problems)
     if cache is None or (a.held_out and held is None):
-        print("error: no usable data", file=sys.stderr)
-        return 1
+        return fail("no usable data")
     if held is None:
         train_idx, held_idx = _split(len(cache), a.val_fraction, a.seed)
         cache, held = cache.subset(train_idx), cache.subset(held_idx)
     cfg = GateTrainConfig(epochs=a.epochs, seed=a.seed)
-    rows, gates = [], {}
-    for lam in ([a.lam] if a.lam is not None else LAMBDA_SWEEP):
-        gate = copy.deepcopy(model.gate)
-        history = train_gate(gate, cache, lam, cfg, progress=True)
-        gates[lam] = gate
-        rows.append({"lambda": lam, "final_return": history[-1], **_judge(held, gate_logits(gate, held))})
+    lambdas = (a.lam,) if a.lam is not None else LAMBDA_SWEEP
+    best, rows, tau_var = fit_gate(model.gate, cache, held, lambdas, cfg, progress=True)
     print(f"\ngate training on {len(cache)} samples, judged on {len(held)} held-out samples "
           f"(tau_gate 1, deterministic median exit; target: >= {100 * TARGET_SAVING:.0f}% GFLOPs saved, "
           f"<= {100 * TARGET_LOSS:.0f}% error increase)")
     _print_sweep(rows)
-    best = max(rows, key=lambda r: r["margin"])
-    model.gate.load_state_dict(gates[best["lambda"]].state_dict())
-    tau_var = choose_tau_var(held, best["loops"])
     metadata = {k: v for k, v in meta.items() if k not in ("format", "config", "hand_model")}
-    metadata["defaults"] = {"exit": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
+    metadata["defaults"] = {"exit_mode": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
     metadata["gate_training"] = {
         "lambda": best["lambda"], "data": a.data, "held_out": a.held_out or f"random {a.val_fraction} of data",
         "epochs": cfg.epochs, "draws": cfg.draws, "lr": cfg.lr, "seed": cfg.seed,

@@ -1,4 +1,4 @@
-"""Figures of `python -m dirnet.evaluate`: accuracy vs GFLOPs (paper Fig. 7), per-loop error
+"""Figures of `python -m dirnet.evaluation`: accuracy vs GFLOPs (paper Fig. 7), per-loop error
 distributions (Fig. 8) and PCK curves (Fig. 5). Matplotlib with the Agg backend, PNG files.
 
 Inputs are plain mappings of EvalSummary / arrays so the figures do not depend on how they were
@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from ..io import atomic_write  # noqa: E402
 from .metrics import FPHA_RANGE, JointErrors, pck_curve  # noqa: E402
-from .io import atomic_write
 
 __all__ = ["TRADEOFF_METRICS", "plot_tradeoff", "plot_loop_errors", "plot_pck"]
 

@@ -1,0 +1,329 @@
+"""One fine-tune of DIR-Net on a user's recordings: labels, held-out slice, training, gate, files.
+
+`finetune(FinetuneConfig)` does, in order:
+
+1. labels every frame with the MediaPipe teacher (dirnet.data.teacher), skipping frames without a
+   confident hand, and refuses inputs with fewer than `min_frames` such frames (TooFewFrames);
+2. holds out the last stretch of every input (a time-contiguous slice) for validation;
+3. scores the starting weights (default: the shipped ones) on the frames it will fit, the held-out
+   slice, synthetic renders of random poses and the checks (by default the ASL clip, when
+   ../shared has it);
+4. fine-tunes for about `minutes`, every refiner pass supervised, each batch half the user's
+   crops (augmented as in training) and half new synthetic renders of random poses, so poses the
+   recording lacks are not forgotten; BatchNorm statistics stay the base model's;
+5. retrains the exit gate on the user's frames (dirnet.training.gate), scores again, and writes
+   OUT/finetuned.safetensors + OUT/finetuned.json (provenance: inputs, steps, samples, the numbers
+   before and after).
+
+OUT is built as a hidden folder beside it and renamed into place when complete, so an interrupted
+or failed run leaves nothing behind.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..config import DataSource, TrainConfig
+from ..estimator import DEFAULT_WEIGHTS
+from ..evaluation.benchmark import ASL_CLIP, asl_clip_spec, checkpoint_trained_on
+from ..evaluation.sources import open_source, parse_spec
+from ..flops import count_stage_flops
+from ..io import publish_folder, temp_folder_beside
+from ..models.dirnet import DIRNet
+from ..training.data import TrainData
+from ..training.gate import GateCache, GateTrainConfig, fit_gate, gate_logits
+from ..training.loop import Stage, configure_stage, cosine_decay, train_step
+from ..weights import checkpoint_paths, load_checkpoint, save_checkpoint
+from .data import LabelledSplit, count_items, label_and_split, resolve_inputs
+from .score import Score, open_checks, score, score_table, synthetic_source
+
+__all__ = ["CHECKPOINT_NAME", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune"]
+
+CHECKPOINT_NAME = "finetuned"  # DIR/finetuned.safetensors + DIR/finetuned.json
+_LOSS_WINDOW = 5  # steps averaged for the first and last training loss in the provenance
+_SECONDS_PER_ITEM = 0.03  # first guess of the teacher's time per frame, until it has a rate
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything one fine-tune needs (the CLI's arguments)."""
+
+    inputs: tuple[Path, ...]  # recording session folders, videos, image folders
+    out: Path  # folder to create for the weights
+    minutes: float = 6.0  # time spent fine-tuning (labelling, scoring and the gate come on top)
+    weights: Path | None = None  # starting checkpoint; None = the shipped weights
+    max_steps: int | None = None  # stop after this many steps even with time left (tests, reruns)
+    batch_size: int = 32
+    synth_share: float = 0.5  # share of each batch rendered on the fly (random poses: not forgetting)
+    lr: float = 3e-4  # peak learning rate (the shipped model was fine-tuned at 5e-4 from 1e-3)
+    warmup_steps: int = 10  # linear warm-up; then cosine decay over the time budget
+    val_fraction: float = 0.2  # held out at the end of every input
+    min_frames: int = 100  # fewer confident hands than this: refuse
+    min_score: float = 0.6  # MediaPipe's detection/presence threshold and the handedness score kept
+    frame_step: int = 1  # label every n-th video frame
+    fit_limit: int = 300  # most fine-tuned frames scored (and the gate trained on)
+    synth_checks: int = 128  # synthetic renders scored before and after (0: none)
+    checks: tuple[str, ...] | None = None  # dirnet.evaluation specs scored; None = the ASL clip if present
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    nice: int = 0  # raise this process's niceness first (the app passes 10: tracking keeps priority)
+    seed: int = 0
+    overwrite: bool = False  # replace an existing DIR (only once the new one is complete)
+
+    def __post_init__(self) -> None:
+        if self.minutes <= 0 or not 0.0 <= self.synth_share < 1.0 or not 0.0 < self.val_fraction < 0.9:
+            raise ValueError(f"bad settings: minutes={self.minutes} synth_share={self.synth_share} "
+                             f"val_fraction={self.val_fraction}")
+        if self.batch_size < 2 or self.min_frames < 10 or (self.max_steps is not None and self.max_steps < 1):
+            raise ValueError(f"bad settings: batch_size={self.batch_size} min_frames={self.min_frames} "
+                             f"max_steps={self.max_steps}")
+
+
+@dataclass(frozen=True)
+class FinetuneProgress:
+    """Where a run is: its phase ("label", "score", "train", "gate", "write"), the share of the
+    whole run done, the seconds left (None while unknown) and a line for people."""
+
+    phase: str
+    fraction: float
+    eta_s: float | None
+    message: str
+
+
+@dataclass
+class FinetuneResult:
+    """A finished run: the weights file, training counts and the scores before and after."""
+
+    path: Path
+    steps: int
+    samples: int
+    train_minutes: float
+    total_minutes: float
+    cpu_minutes: float  # CPU time of the whole run: its wall time on an idle machine, one thread
+    frames: dict[str, int]
+    before: dict[str, Score]
+    after: dict[str, Score]
+    problems: list[str] = field(default_factory=list)
+
+
+class _Clock:
+    """Share done and time left of the whole run, from each phase's expected duration (refined
+    as phases finish and from the current phase's own rate)."""
+
+    def __init__(self, expected: dict[str, float], report: Callable[[FinetuneProgress], None]):
+        self.expected = dict(expected)
+        self.report = report
+        self.start = time.monotonic()
+        self.phase, self.phase_start = "", self.start
+
+    def begin(self, phase: str) -> None:
+        self.phase, self.phase_start = phase, time.monotonic()
+
+    def expect(self, phase: str, seconds: float) -> None:
+        self.expected[phase] = seconds
+
+    def tell(self, done: float | None, message: str) -> None:
+        """`done`: share of the current phase finished (None: unknown)."""
+        now = time.monotonic()
+        elapsed = now - self.phase_start
+        if done:
+            left_here = elapsed * (1.0 - done) / done
+        else:
+            left_here = max(self.expected.get(self.phase, 0.0) - elapsed, 0.0)
+        phases = list(self.expected)
+        later = phases[phases.index(self.phase) + 1:] if self.phase in phases else []
+        eta = left_here + sum(self.expected[p] for p in later)
+        fraction = (now - self.start) / max(now - self.start + eta, 1e-9)
+        self.report(FinetuneProgress(self.phase, min(fraction, 1.0), eta, message))
+
+
+def _train_data(train_dir: Path, model: DIRNet, cfg: FinetuneConfig) -> tuple[TrainData, TrainConfig]:
+    """Batches of the user's crops (training augmentation) and on-the-fly renders (dirnet.training.data)."""
+    sources = [DataSource("teacher", str(train_dir), 1.0 - cfg.synth_share)]
+    if cfg.synth_share > 0:
+        sources.append(DataSource("synth", weight=cfg.synth_share))
+    train_cfg = TrainConfig(model=model.cfg, protocol="end_to_end", stage_steps=(1,) * model.cfg.max_loops,
+                            batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
+                            sources=tuple(sources), val_fraction=0.0, seed=cfg.seed, device="cpu")
+    return TrainData(train_cfg), train_cfg
+
+
+def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneConfig, clock: _Clock
+         ) -> tuple[int, list[float]]:
+    """Fine-tune in place until the time budget (or max_steps) is spent; returns (steps, losses)."""
+    loops = model.cfg.max_loops
+    opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
+    model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            # Keep the statistics the model learnt on all its data: small batches of one person
+            # and renders would drag them (and every other pose's accuracy) towards themselves.
+            module.eval()
+    budget = cfg.minutes * 60.0
+    losses: list[float] = []
+    start = time.monotonic()
+    with tqdm(total=round(budget), desc="fine-tune", unit="s", disable=None,
+              bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]") as bar:
+        while True:
+            elapsed = time.monotonic() - start
+            done = max(elapsed / budget, len(losses) / cfg.max_steps if cfg.max_steps else 0.0)
+            bar.update(min(round(elapsed), bar.total) - bar.n)
+            if done >= 1.0:
+                break
+            step = len(losses)
+            factor = (step + 1) / cfg.warmup_steps if step < cfg.warmup_steps else cosine_decay(done)
+            loss, _ = train_step(model, model, opt, data.batch(step), loops, factor)
+            losses.append(float(loss.detach()))
+            bar.set_postfix(step=step + 1, loss=f"{losses[-1]:.2f}")
+            clock.tell(done, f"fine-tuning: step {step + 1}, loss {losses[-1]:.2f}")
+    model.eval()
+    return len(losses), losses
+
+
+def _sources(split: LabelledSplit, model: DIRNet, cfg: FinetuneConfig) -> tuple:
+    """(fine-tune frames, held-out slice, {name: other source}, problems) scored before and after:
+    the others are the synthetic renders and the --check specs (by default the ASL clip, if here)."""
+    res = model.cfg.input_res
+    fit_source = open_source(parse_spec(f"teacher:{split.fit}"), res)
+    val_source = open_source(parse_spec(f"teacher:{split.val}"), res)
+    checks = list(cfg.checks) if cfg.checks is not None else (
+        [asl_clip_spec(Path(ASL_CLIP))] if Path(ASL_CLIP).is_file() else [])
+    others, problems = open_checks(checks, res)
+    if cfg.synth_checks:
+        others = {"synthetic": synthetic_source(model, cfg.synth_checks), **others}
+    return fit_source, val_source, others, problems
+
+
+def _score_all(model: DIRNet, sources: dict, tau_gate: float) -> dict[str, Score]:
+    return {name: score(model, source, tau_gate)[0] for name, source in sources.items()}
+
+
+def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[str, Score], dict, float]:
+    """Retrain the gate on the fine-tuned model's outputs for the user's frames (judged on the
+    held-out slice); returns those two sources' scores with the new gate, its record and tau_var."""
+    stage = count_stage_flops(model)
+    _, fit_table = score(model, fit_source, 1.0)
+    _, val_table = score(model, val_source, 1.0)
+    caches = [GateCache.from_table(t, stage) for t in (fit_table, val_table)]
+    model.gate.requires_grad_(True)  # the fine-tune froze it (dirnet.training.loop.configure_stage)
+    best, rows, tau_var = fit_gate(model.gate, *caches, cfg=GateTrainConfig(seed=seed))
+    scores = {name: score_table(replace(table, gate_logits=gate_logits(model.gate, cache)), model, 1.0)
+              for name, table, cache in (("fine-tune frames", fit_table, caches[0]),
+                                         ("held-out slice", val_table, caches[1]))}
+    record = {"lambda": best["lambda"], "data": "the fine-tune frames", "held_out": "the held-out slice",
+              "results": rows, "train_samples": len(caches[0]), "held_out_samples": len(caches[1]),
+              "meets_target": best["meets_target"]}
+    return scores, record, tau_var
+
+
+def _metadata(meta: dict, base: Path, media: list[Path], cfg: FinetuneConfig, defaults: dict, gate: dict,
+              record: dict) -> dict:
+    """The new checkpoint's JSON: the base's training record (with these inputs added to what it
+    was trained on), the new gate's defaults and training, and the fine-tune's provenance."""
+    kept = {k: v for k, v in meta.items() if k not in ("format", "config", "hand_model", "defaults", "gate_training")}
+    training = dict(meta.get("training", {}))
+    training["trained_on"] = checkpoint_trained_on(meta) + [
+        {"kind": "teacher", "path": str(m.resolve()), "poses": ""} for m in media]
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
+                if k not in ("inputs", "out", "weights")}
+    return {**kept, "training": training, "defaults": defaults, "gate_training": gate,
+            "finetune": {"base_weights": str(base), "inputs": [str(m.resolve()) for m in media],
+                         "settings": settings, **record}}
+
+
+def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = lambda p: None
+             ) -> FinetuneResult:
+    """Run one fine-tune (module docstring) and publish cfg.out.
+
+    Args:
+        cfg: the run's settings.
+        report: called with the run's progress (often: every training step).
+    Raises:
+        FileExistsError: cfg.out exists and cfg.overwrite is False.
+        TooFewFrames: too few frames with a confident hand (a ValueError).
+        ValueError, FileNotFoundError: a missing or unusable input or starting checkpoint.
+        KeyboardInterrupt: passed on after removing everything the run wrote.
+    """
+    started, cpu_started = time.monotonic(), time.process_time()
+    if cfg.out.exists() and not cfg.overwrite:
+        raise FileExistsError(f"{cfg.out} exists (pass --overwrite to replace it)")
+    media = resolve_inputs(list(cfg.inputs))
+    base = checkpoint_paths(cfg.weights or DEFAULT_WEIGHTS)[0].resolve()
+    model, meta = load_checkpoint(base)
+    if cfg.nice:
+        os.nice(cfg.nice)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    items = count_items(media)
+    clock = _Clock({"label": items * _SECONDS_PER_ITEM, "score": 30.0, "train": cfg.minutes * 60.0,
+                    "gate": 40.0, "write": 1.0}, report)
+    tmp = temp_folder_beside(cfg.out)
+    try:
+        clock.begin("label")
+        seen = [0]
+
+        def tick() -> None:
+            seen[0] += 1
+            if seen[0] % 10 == 0:
+                clock.tell(seen[0] / items if items else None, f"labelling with MediaPipe: {seen[0]} of {items} frames")
+
+        split = label_and_split(media, tmp, cfg.min_score, cfg.min_frames, cfg.val_fraction, cfg.fit_limit,
+                                cfg.frame_step, tick)
+        clock.begin("score")
+        clock.tell(None, "scoring the starting weights")
+        fit_source, val_source, others, problems = _sources(split, model, cfg)
+        sources = {"fine-tune frames": fit_source, "held-out slice": val_source, **others}
+        tau_gate = meta.get("defaults", {}).get("tau_gate", 1.0)
+        score_start = time.monotonic()
+        before = _score_all(model, sources, tau_gate)
+        clock.expect("gate", 1.3 * (time.monotonic() - score_start))  # the same sources again, plus the gate
+
+        clock.begin("train")
+        data, train_cfg = _train_data(split.train, model, cfg)
+        train_start, train_cpu = time.monotonic(), time.process_time()
+        steps, losses = _fit(model, data, train_cfg, cfg, clock)
+        train_minutes = (time.monotonic() - train_start) / 60.0
+        train_cpu = time.process_time() - train_cpu
+
+        clock.begin("gate")
+        clock.tell(None, "retraining the exit gate and scoring the new weights")
+        after, gate_record, tau_var = _refit_gate(model, fit_source, val_source, cfg.seed)
+        after.update(_score_all(model, others, 1.0))
+        after = {name: after[name] for name in before}
+
+        clock.begin("write")
+        defaults = {"exit_mode": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
+        record = {
+            "frames": split.frames, "teacher": split.stats.summary(),
+            "steps": steps, "samples": steps * cfg.batch_size, "synthetic_samples": steps * data.synth_count,
+            "threads": torch.get_num_threads(),
+            "loss": {"first": float(np.mean(losses[:_LOSS_WINDOW])), "last": float(np.mean(losses[-_LOSS_WINDOW:]))},
+            "validation": {"before": {k: v.to_dict() for k, v in before.items()},
+                           "after": {k: v.to_dict() for k, v in after.items()}},
+            "problems": problems,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "minutes": {"train": round(train_minutes, 2), "total": round((time.monotonic() - started) / 60.0, 2)},
+            # CPU time says what the run costs on an idle machine when other jobs share this one
+            "cpu_minutes": {"train": round(train_cpu / 60.0, 2),
+                            "total": round((time.process_time() - cpu_started) / 60.0, 2)},
+        }
+        for folder in ("labels", "train", "val", "fit"):
+            shutil.rmtree(tmp / folder)  # the user's crops stay with their recording, not the weights
+        save_checkpoint(model, tmp / CHECKPOINT_NAME, _metadata(meta, base, media, cfg, defaults, gate_record, record))
+        publish_folder(tmp, cfg.out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    clock.tell(1.0, f"wrote {cfg.out}")
+    return FinetuneResult(checkpoint_paths(cfg.out)[0], steps, steps * cfg.batch_size, train_minutes,
+                          (time.monotonic() - started) / 60.0, (time.process_time() - cpu_started) / 60.0,
+                          split.frames, before, after, problems)

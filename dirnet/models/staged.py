@@ -1,0 +1,108 @@
+"""The staged interface of DIR-Net: what one refiner pass returns and what drives the passes.
+
+A staged model runs FE once, then the refiner (RF) per loop and the heads on each refined map,
+with the attention map (AMG) between loops. `DIRNet` implements it for training and eager
+inference, `dirnet.runtime.FastDIRNet` for the folded fast path; `dirnet.exits.run_with_exits`,
+evaluation and gate training drive either through this interface only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+
+if TYPE_CHECKING:
+    from ..config import DIRNetConfig
+    from ..hand.base import HandModel
+
+__all__ = ["LoopOutput", "StagedModel", "forward_loops"]
+
+
+@dataclass
+class LoopOutput:
+    """Everything one refiner pass predicts for a batch.
+
+    joints2d: (B, 21, 2) pixels of the network input. joints3d: (B, 21, 3) mm, camera axes,
+    wrist-relative. vertices: (B, V, 3) mm, same frame. alpha2d: (B, 21, 2) log sigma^2 in
+    (224-px-crop pixels)^2. alpha3d: (B, 21, 3) log sigma^2 in mm^2. gate_logits: (B, 2) for
+    (EXIT, CONTINUE). gate_input: (B, fc_dim) f = Psi_var1(h), the gate's input (Sec. 4.2), which
+    gate training caches. pose: (B, 15, 3) axis-angle; shape: (B, num_shape); rotation:
+    (B, 3, 3); scale: (B,) px/mm; trans: (B, 2) px (the wrist's 2D position).
+    """
+
+    joints2d: torch.Tensor
+    joints3d: torch.Tensor
+    vertices: torch.Tensor
+    alpha2d: torch.Tensor
+    alpha3d: torch.Tensor
+    gate_logits: torch.Tensor
+    gate_input: torch.Tensor
+    pose: torch.Tensor
+    shape: torch.Tensor
+    rotation: torch.Tensor
+    scale: torch.Tensor
+    trans: torch.Tensor
+
+    def index(self, idx: torch.Tensor) -> "LoopOutput":
+        """The same fields for a subset of the batch."""
+        return LoopOutput(**{k: v[idx] for k, v in vars(self).items()})
+
+
+class StagedModel(Protocol):
+    """FE, RF per loop, AMG and heads as separate calls (DIRNet, FastDIRNet).
+
+    Attributes:
+        cfg: the architecture (input_res, max_loops, ...).
+        hand: the hand model behind the heads (faces, names).
+        device: where the model's inputs must live.
+    """
+
+    cfg: DIRNetConfig
+    hand: HandModel
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """FE: (B, 3, R, R) float RGB in [0, 1] -> features."""
+        ...
+
+    def forward_refine(self, features: torch.Tensor, loop: int,
+                       attention: torch.Tensor | None = None) -> torch.Tensor:
+        """RF pass `loop` on the features, attention-weighted after loop 0."""
+        ...
+
+    def attention(self, refined: torch.Tensor) -> torch.Tensor:
+        """The attention map in [0, 1] for the next pass, shaped like the features."""
+        ...
+
+    def forward_head(self, refined: torch.Tensor) -> LoopOutput:
+        """Pose, hand model, uncertainty and gate of one pass."""
+        ...
+
+
+def forward_loops(model: StagedModel, images: torch.Tensor, num_loops: int | None = None
+                  ) -> list[LoopOutput]:
+    """Every refiner pass for the whole batch (training's deep supervision, evaluation's replay).
+
+    Args:
+        model: a staged model.
+        images: (B, 3, R, R) float RGB in [0, 1].
+        num_loops: refiner passes, default cfg.max_loops.
+    Returns:
+        One LoopOutput per pass.
+    Raises:
+        ValueError: num_loops outside 1..cfg.max_loops.
+    """
+    num_loops = model.cfg.max_loops if num_loops is None else num_loops
+    if not 1 <= num_loops <= model.cfg.max_loops:
+        raise ValueError(f"num_loops must be in 1..{model.cfg.max_loops}, got {num_loops}")
+    features = model.forward_features(images)
+    outputs, attention = [], None
+    for loop in range(num_loops):
+        refined = model.forward_refine(features, loop, attention)
+        outputs.append(model.forward_head(refined))
+        if loop + 1 < num_loops:
+            attention = model.attention(refined)
+    return outputs
