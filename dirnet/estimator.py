@@ -23,7 +23,8 @@ from .models.dirnet import REFERENCE_RES, DIRNet
 from .models.staged import StagedModel
 from .pose import HandPose, LoopTrace
 from .runtime.engine import BACKENDS as FAST_BACKENDS
-from .runtime.engine import FastDIRNet
+from .runtime.engine import FastDIRNet, auto_threads
+from .runtime.quantize import PRECISIONS, Int8Plan, load_plan
 from .weights import checkpoint_paths, load_checkpoint
 
 __all__ = ["Estimator", "EstimatorDefaults", "DEFAULT_WEIGHTS", "BACKENDS"]
@@ -77,14 +78,18 @@ class Estimator:
             BatchNorms folded (dirnet.runtime.FastDIRNet), which gives the eager results within
             float tolerance, ONNX Runtime about 2x faster on a CPU. A fast path that cannot be
             built is logged and the eager model runs instead.
-        threads: intra-op threads of the fast path's ONNX Runtime sessions.
+        threads: intra-op threads of the fast path's ONNX Runtime sessions (default:
+            dirnet.runtime.auto_threads(), chosen for this machine).
         cache_dir: keep the fast path's exported graphs here and reuse them at the next load of
             the same weights (dirnet.runtime.cache); None exports them every time.
+        plan: run the stages of this Int8Plan in int8 (dirnet.runtime.quantize; "onnxruntime"
+            backend only).
 
     Attributes:
         model: the DIRNet (eval mode).
         runner: what estimate() runs: `model`, or its FastDIRNet.
         backend: the backend `runner` uses ("eager" after a fast path failed to build).
+        precision: "int8" when `runner` runs some stages in int8, else "fp32".
         input_res: network input side in px.
         defaults: EstimatorDefaults from the weights.
         is_trained: False when running an untrained model because no weights were found.
@@ -95,17 +100,22 @@ class Estimator:
 
     def __init__(self, model: DIRNet, defaults: EstimatorDefaults = EstimatorDefaults(),
                  is_trained: bool = True, metadata: dict | None = None, device: str = "cpu",
-                 backend: str = "eager", threads: int = 1, cache_dir: str | os.PathLike | None = None):
+                 backend: str = "eager", threads: int | None = None,
+                 cache_dir: str | os.PathLike | None = None, plan: Int8Plan | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}, known: {list(BACKENDS)}")
+        if plan is not None and backend != "onnxruntime":
+            raise ValueError(f"int8 runs on the onnxruntime backend, not {backend!r}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.runner: StagedModel = self.model
         self.backend = "eager"
+        self.precision = "fp32"
         if backend != "eager":
             try:
-                self.runner = FastDIRNet(self.model, backend=backend, threads=threads, cache_dir=cache_dir)
-                self.backend = backend
+                self.runner = FastDIRNet(self.model, backend=backend, threads=threads or auto_threads()[0],
+                                         cache_dir=cache_dir, plan=plan)
+                self.backend, self.precision = backend, self.runner.precision
             except Exception as exc:  # noqa: BLE001 - any export/runtime failure: keep the eager model
                 log.warning("fast inference engine unavailable (%s); using eager PyTorch", exc)
         self.input_res = model.cfg.input_res
@@ -121,7 +131,7 @@ class Estimator:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str = "cpu",
                         hand_model: str | None = None, mano_path: str | None = None,
-                        backend: str = "auto", threads: int = 1,
+                        backend: str = "auto", precision: str = "auto", threads: int | None = None,
                         cache_dir: str | os.PathLike | None = None) -> "Estimator":
         """Load weights (default: the shipped `dirnet/pretrained/dirnet_default`).
 
@@ -133,11 +143,15 @@ class Estimator:
             device: torch device.
             hand_model, mano_path: a hand model other than the checkpoint's (see create_hand_model).
             backend: "auto" (ONNX Runtime on the CPU, eager on other devices) or one of BACKENDS.
+            precision: "fp32", "int8" (the stages the weights' `<stem>.int8.json` plan names run
+                in int8; see dirnet.runtime.quantize) or "auto": int8 when such a plan was made
+                for these weights, else fp32. int8 runs on the "onnxruntime" backend only.
             threads, cache_dir: see Estimator.
 
         Raises:
             FileNotFoundError: an explicit path that does not exist.
-            ValueError: unreadable, truncated or mismatching weights, or the wrong hand model.
+            ValueError: unreadable, truncated or mismatching weights, the wrong hand model, an
+                unknown precision, or "int8" without a plan for these weights or on another backend.
         """
         hand = create_hand_model(hand_model, mano_path) if hand_model else None
         if path is None and not checkpoint_paths(DEFAULT_WEIGHTS)[0].is_file():
@@ -156,8 +170,14 @@ class Estimator:
                 raise ValueError(f"{checkpoint_paths(path or DEFAULT_WEIGHTS)[1]}: {exc}") from None
         if backend == "auto":
             backend = "onnxruntime" if torch.device(device).type == "cpu" else "eager"
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == "int8" and backend != "onnxruntime":
+            raise ValueError(f"int8 runs on the onnxruntime backend, not {backend!r}")
+        plan = (load_plan(precision, path or DEFAULT_WEIGHTS if trained else None, model)
+                if backend == "onnxruntime" else None)
         estimator = cls(model, defaults, is_trained=trained, metadata=meta, device=device,
-                        backend=backend, threads=threads, cache_dir=cache_dir)
+                        backend=backend, threads=threads, cache_dir=cache_dir, plan=plan)
         if trained:
             estimator.weights_path = checkpoint_paths(path or DEFAULT_WEIGHTS)[0].resolve()
         return estimator

@@ -16,6 +16,7 @@ from .estimator import Estimator
 from .exit_policy import EXIT_MODES
 from .image_io import IMAGE_SUFFIXES, UnreadableImage, read_rgb
 from .io import write_text_atomic
+from .runtime.quantize import PRECISIONS
 
 __all__ = ["PredictConfig", "predict", "main"]
 
@@ -37,6 +38,7 @@ class PredictConfig:
     batch_size: int = 16
     reframe: bool = True  # a second pass on loosely framed crops (Estimator.estimate(reframe=True))
     eager: bool = False  # plain PyTorch instead of the fast path
+    precision: str = "auto"  # "fp32", "int8" or "auto" (int8 where the weights have an int8 plan)
 
 
 def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
@@ -44,7 +46,8 @@ def predict(cfg: PredictConfig) -> tuple[dict, list[str]]:
     files = sorted(p for p in cfg.input_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images in {cfg.input_dir}")
-    estimator = Estimator.from_pretrained(cfg.weights, backend="eager" if cfg.eager else "auto")
+    estimator = Estimator.from_pretrained(cfg.weights, backend="eager" if cfg.eager else "auto",
+                                          precision=cfg.precision)
     handedness_of = None
     if cfg.hand == "auto":
         from .handedness import HandednessClassifier
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-reframe", dest="reframe", action="store_false",
                    help="one pass per crop, even when the hand fills little of it")
     p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
+    p.add_argument("--precision", choices=PRECISIONS, default=PredictConfig.precision,
+                   help="auto: int8 where the weights have an int8 plan (dirnet.runtime.calibrate)")
     cfg = PredictConfig(**vars(p.parse_args(argv)))
     configure_logging()
     if not cfg.input_dir.is_dir():

@@ -91,6 +91,12 @@ def test_exits_are_per_sample_and_match_full_forward(hand):
         assert torch.allclose(result.final.joints2d[i], full[loops - 1].joints2d[i], atol=1e-4)
         if loops < model.cfg.max_loops:
             assert mean_var[loops - 1][i] < tau
+        # Its trace holds every loop it ran and NaN after it left.
+        for loop in range(result.joints2d.shape[0]):
+            if loop < loops:
+                assert torch.allclose(result.joints2d[loop, i], full[loop].joints2d[i], atol=1e-4)
+            else:
+                assert result.joints2d[loop, i].isnan().all() and result.exit_prob[loop, i].isnan()
 
 
 def test_raising_tau_gate_lowers_mean_loops(hand):

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"dirnet-app", "dirnet-predict", "dirnet-evaluate", "dirnet-benchmark", "dirnet-train",
            "dirnet-train-gate", "dirnet-bench", "dirnet-flops", "dirnet-export", "dirnet-teacher",
-           "dirnet-synth", "dirnet-finetune"}
+           "dirnet-synth", "dirnet-finetune", "dirnet-calibrate"}
 
 # Runs in the installed copy: the shipped model on a blank crop, where every shipped file was found,
 # and every console script's target imported.
@@ -29,6 +29,7 @@ from app.gestures import STARTER_GESTURES
 from dirnet import Estimator
 from dirnet.estimator import DEFAULT_WEIGHTS
 from dirnet.hand.open_hand import DEFAULT_ASSET
+from dirnet.runtime import plan_path
 from dirnet.weights import checkpoint_paths
 
 with Estimator.from_pretrained() as est:
@@ -36,7 +37,9 @@ with Estimator.from_pretrained() as est:
 dist = distribution("dirnet-hand-tracker")
 scripts = {ep.name: ep.load().__module__ for ep in dist.entry_points if ep.group == "console_scripts"}
 print(json.dumps({"trained": est.is_trained, "loops": pose.loops, "scripts": scripts,
+                  "precision": est.precision,
                   "files": [dirnet.__file__, *map(str, checkpoint_paths(DEFAULT_WEIGHTS)),
+                            str(plan_path(DEFAULT_WEIGHTS)),
                             str(DEFAULT_ASSET), str(STARTER_GESTURES)]}))
 """
 
@@ -74,6 +77,7 @@ def test_installed_copy_runs_from_another_folder(site, tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["trained"], "the shipped weights must be found in the installed copy"
     assert 1 <= report["loops"] <= 4
+    assert report["precision"] == "int8", "the shipped int8 plan must be found and used"
     for path in map(Path, report["files"]):
         assert path.is_file() and path.resolve().is_relative_to(site.resolve()), path
     assert set(report["scripts"]) == SCRIPTS

@@ -2,6 +2,7 @@
 
     python -m dirnet.evaluation --weights W --data SPEC [--data SPEC ...] [--out DIR]
         [--exit MODE ...] [--tau-var F] [--tau-gate F] [--compare W2] [--limit N]
+        [--eager | --precision auto|fp32|int8]
 
 SPEC names a labelled source:
     synth:DIR       renders written by `python -m dirnet.data.synth` (exact 2D + 3D labels)
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from ..cli import EXIT_USAGE, configure_logging, fail, warn
 from ..exit_policy import EXIT_MODES
+from ..runtime.quantize import PRECISIONS
 from .report import EvalConfig, evaluate
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tau-gate", type=float, default=None, help="default: the checkpoint's")
     p.add_argument("--compare", type=Path, default=None, help="second checkpoint drawn on the same figures")
     p.add_argument("--eager", action="store_true", help="plain PyTorch instead of the fast path")
+    p.add_argument("--precision", choices=PRECISIONS, default=EvalConfig.precision,
+                   help="fast path precision (auto: int8 where the weights have an int8 plan)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
     p.add_argument("--mediapipe", action="store_true",
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     configure_logging()
     cfg = EvalConfig(a.weights, tuple(a.data), a.out, tuple(a.exit_modes), a.tau_var, a.tau_gate, a.compare,
-                     not a.eager, a.batch_size, a.limit, a.mediapipe)
+                     not a.eager, a.batch_size, a.limit, a.mediapipe, a.precision)
     try:
         result, problems = evaluate(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -1,6 +1,7 @@
 """`python -m dirnet.evaluation.benchmark`: how well a checkpoint holds up on hands it has never seen.
 
     python -m dirnet.evaluation.benchmark --weights W [--data-root data] [--out DIR] [--limit N]
+        [--precision auto|fp32|int8]
 
 Scores one checkpoint on four groups of `python -m dirnet.evaluation` sources, most important first:
 
@@ -37,6 +38,7 @@ from ..cli import EXIT_USAGE, configure_logging, fail, warn
 from ..estimator import DEFAULT_WEIGHTS
 from ..exit_policy import ExitPolicy
 from ..io import atomic_write, write_text_atomic
+from ..runtime.quantize import PRECISIONS
 from ..weights import read_metadata
 from .replay import collect, evaluate_table, sample_means
 from .report import json_safe, open_checkpoint
@@ -62,6 +64,7 @@ class BenchmarkConfig:
     out: Path = Path("eval/benchmark")
     limit: int | None = None  # at most this many hands per source (quick looks)
     batch_size: int = 32
+    precision: str = "auto"  # "fp32", "int8" or "auto" (int8 where the weights have an int8 plan)
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[list[GroupResult], dict, list[s
     Raises:
         FileNotFoundError, ValueError: an unreadable checkpoint.
     """
-    ckpt = open_checkpoint(cfg.weights)
+    ckpt = open_checkpoint(cfg.weights, precision=cfg.precision)
     model, defaults = ckpt.model, ckpt.defaults
     groups = assign_groups(benchmark_specs(cfg), checkpoint_trained_on(read_metadata(cfg.weights)))
     policy = ExitPolicy(exit_mode="none", max_loops=model.cfg.max_loops, tau_var=defaults.tau_var,
@@ -248,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("eval/benchmark"))
     p.add_argument("--limit", type=int, default=None, help="at most this many hands per source")
     p.add_argument("--batch-size", type=int, default=BenchmarkConfig.batch_size)
+    p.add_argument("--precision", choices=PRECISIONS, default=BenchmarkConfig.precision,
+                   help="auto: int8 where the weights have an int8 plan (dirnet.runtime.calibrate)")
     cfg = BenchmarkConfig(**vars(p.parse_args(argv)))
     configure_logging()
     try:
@@ -258,11 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         return fail("no benchmark source could be read (see the warnings above)")
     table = markdown_table(results)
-    print(f"\n{cfg.weights}\n{table}")
+    print(f"\n{cfg.weights} (precision {cfg.precision})\n{table}")
     cfg.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(cfg.out / "benchmark.md", f"`{cfg.weights}`\n\n{table}")
+    write_text_atomic(cfg.out / "benchmark.md", f"`{cfg.weights}` (precision {cfg.precision})\n\n{table}")
     write_text_atomic(cfg.out / "benchmark.json", json.dumps(json_safe(
-        {"weights": str(cfg.weights), "groups": [asdict(r) for r in results], "sources": per_source}),
+        {"weights": str(cfg.weights), "precision": cfg.precision, "groups": [asdict(r) for r in results],
+         "sources": per_source}),
         indent=1, allow_nan=False) + "\n")
     plot_groups(results, cfg.out / "benchmark.png", str(cfg.weights))
     return 0

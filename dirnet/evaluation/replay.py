@@ -23,6 +23,7 @@ from ..hand.skeleton import SIDE_SWAP
 from ..models.dirnet import DIRNet
 from ..models.staged import StagedModel, forward_loops
 from ..runtime.engine import FastDIRNet
+from ..runtime.quantize import Int8Plan
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
 from .sources import EvalSource
 
@@ -35,10 +36,11 @@ TAU_GATE_SWEEP = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 
 TAU_VAR_QUANTILES = np.linspace(0.0, 1.0, 15)
 
 
-def fast_model(model: DIRNet) -> FastDIRNet:
-    """The fast inference path of `model` (folded BatchNorms in ONNX Runtime, dirnet.runtime),
-    on as many threads as torch uses; it serves `collect` as the DIRNet itself does."""
-    return FastDIRNet(model, threads=torch.get_num_threads())
+def fast_model(model: DIRNet, plan: Int8Plan | None = None) -> FastDIRNet:
+    """The fast inference path of `model` (folded BatchNorms in ONNX Runtime, dirnet.runtime; the
+    stages of an Int8Plan `plan` in int8), on as many threads as torch uses; it serves `collect`
+    as the DIRNet itself does."""
+    return FastDIRNet(model, threads=torch.get_num_threads(), plan=plan)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from ..flops import StageFlops, count_stage_flops
 from ..io import write_text_atomic
 from ..models.dirnet import DIRNet
 from ..models.staged import StagedModel
+from ..runtime.quantize import load_plan
 from ..weights import load_checkpoint
 from . import plots
 from .baseline import BASELINE_RES, BaselineReport, compare_on_found, mediapipe_errors
@@ -45,6 +46,7 @@ class EvalConfig:
     batch_size: int = 32
     limit: int | None = None  # evaluate at most this many samples per source
     mediapipe: bool = False  # also score MediaPipe Hands on the same crops (evaluation.baseline)
+    precision: str = "auto"  # "fp32", "int8" or "auto" (int8 where the weights have an int8 plan)
 
 
 @dataclass
@@ -61,15 +63,21 @@ class Checkpoint:
     stage: StageFlops
 
 
-def open_checkpoint(path: str | Path, fast: bool = True) -> Checkpoint:
+def open_checkpoint(path: str | Path, fast: bool = True, precision: str = "auto") -> Checkpoint:
     """Load a checkpoint for evaluation, on the fast path when `fast`.
 
+    precision: as Estimator.from_pretrained's; "int8" needs the fast path.
+
     Raises:
-        FileNotFoundError, ValueError: a missing or unreadable checkpoint.
+        FileNotFoundError, ValueError: a missing or unreadable checkpoint, an unknown precision, or
+            "int8" without a plan for these weights or without the fast path.
     """
     model, meta = load_checkpoint(path)
     defaults = EstimatorDefaults.from_dict(meta.get("defaults", {}))
-    return Checkpoint(fast_model(model) if fast else model, model, defaults, count_stage_flops(model))
+    if not fast and precision == "int8":
+        raise ValueError("int8 runs on the fast path (drop --eager)")
+    runner = fast_model(model, load_plan(precision, path, model)) if fast else model
+    return Checkpoint(runner, model, defaults, count_stage_flops(model))
 
 
 def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
@@ -82,7 +90,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict, list[str]]:
     """
     checkpoints = {"main": cfg.weights} if cfg.compare is None else {"main": cfg.weights,
                                                                      "compare": cfg.compare}
-    loaded = {k: open_checkpoint(p, cfg.fast) for k, p in checkpoints.items()}
+    loaded = {k: open_checkpoint(p, cfg.fast, cfg.precision) for k, p in checkpoints.items()}
     labels = {k: Path(p).stem for k, p in checkpoints.items()}
     if cfg.compare is not None and labels["main"] == labels["compare"]:  # e.g. two runs' final.*
         labels = {k: f"{Path(p).parent.name}/{Path(p).stem}" for k, p in checkpoints.items()}

@@ -4,8 +4,9 @@ Exporting the stages costs about a second at every start of the app on a 2-core 
 importing `torch.onnx` and tracing); reading the cached graphs takes a few milliseconds. An entry
 is keyed by everything the graphs depend on: the model's weights and buffers, its config, the
 exporter (torch version, opset) and the source of the code that defines and folds the stages, so
-a hit needs neither the export nor the folding. A stale or unreadable entry is rebuilt, never
-trusted.
+a hit needs neither the export nor the folding. The int8 graphs of an Int8Plan are cached the same
+way (quantising them takes seconds), keyed by the fp32 entry's key, the plan and the quantiser's
+version. A stale or unreadable entry is rebuilt, never trusted.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -20,12 +22,13 @@ import torch
 from ..io import atomic_write
 from ..models.dirnet import DIRNet
 from .onnx import OPSET, StageGraph, stage_graphs
+from .quantize import Int8Plan, weights_digest
 
 __all__ = ["DEFAULT_CACHE", "cache_key", "cached_stage_graphs"]
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dirnet" / "fast_path"
 
-_KEEP = 4  # entries kept per cache folder (each is about the size of the weights)
+_KEEP = 6  # entries kept per cache folder (each about the size of the weights): fp32 and int8 of 3
 _CODE = Path(__file__).resolve().parents[1]
 _CODE_FILES = sorted([*(_CODE / "models").glob("*.py"), *(_CODE / "hand").glob("*.py"),
                       *(_CODE / "runtime").glob("*.py")])
@@ -33,25 +36,35 @@ _CODE_FILES = sorted([*(_CODE / "models").glob("*.py"), *(_CODE / "hand").glob("
 
 def cache_key(model: DIRNet) -> str:
     """Hex digest naming the graphs `stage_graphs(model)` would export."""
-    digest = hashlib.sha256(f"{OPSET}|{torch.__version__}|{model.cfg!r}".encode())
+    digest = hashlib.sha256(f"{OPSET}|{torch.__version__}|{model.cfg!r}|{weights_digest(model)}".encode())
     for path in _CODE_FILES:
         digest.update(path.read_bytes())
-    for name, tensor in model.state_dict().items():
-        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
-def cached_stage_graphs(model: DIRNet, cache_dir: str | os.PathLike) -> tuple[list[StageGraph], bool]:
-    """`stage_graphs(model)`, read from `cache_dir` when the same graphs were exported before.
+def cached_stage_graphs(model: DIRNet, cache_dir: str | os.PathLike,
+                        plan: Int8Plan | None = None) -> tuple[list[StageGraph], bool]:
+    """`stage_graphs(model)`, or `plan.apply` of them, read from `cache_dir` when made before.
 
     Args:
         model: the DIRNet whose stages to export (folded on a miss).
         cache_dir: folder of cache entries (created when missing).
+        plan: quantise its stages to int8 (the fp32 graphs it starts from are cached too).
     Returns:
         (graphs, hit): hit is True when they came from the cache.
     """
-    path = Path(cache_dir) / f"stages-{cache_key(model)[:24]}.npz"
+    key = cache_key(model)
+    if plan is None:
+        return _cached(Path(cache_dir) / f"stages-{key[:24]}.npz", lambda: stage_graphs(model))
+    import onnxruntime  # the quantiser's version shapes the int8 graphs
+
+    key = hashlib.sha256(f"{key}|{plan.digest()}|{onnxruntime.__version__}".encode()).hexdigest()
+    return _cached(Path(cache_dir) / f"stages-{key[:24]}.npz",
+                   lambda: plan.apply(cached_stage_graphs(model, cache_dir)[0]))
+
+
+def _cached(path: Path, build: Callable[[], list[StageGraph]]) -> tuple[list[StageGraph], bool]:
+    """The graphs stored at `path`, else `build()` stored there; (graphs, hit)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             manifest = json.loads(str(data["manifest"]))
@@ -60,7 +73,7 @@ def cached_stage_graphs(model: DIRNet, cache_dir: str | os.PathLike) -> tuple[li
         return graphs, True
     except (OSError, ValueError, KeyError):  # absent, truncated or from another format: rebuild
         pass
-    graphs = stage_graphs(model)
+    graphs = build()
     manifest = json.dumps([{"name": g.name, "inputs": g.inputs, "outputs": g.outputs} for g in graphs])
     arrays = {g.name: np.frombuffer(g.model, np.uint8) for g in graphs}
     try:

@@ -26,11 +26,27 @@ from ..models.dirnet import DIRNet
 from ..models.staged import LoopOutput
 from .cache import cached_stage_graphs
 from .onnx import create_session, stage_graphs
+from .quantize import Int8Plan
 from .stages import HEAD_OUTPUTS, InferenceStages
 
-__all__ = ["BACKENDS", "FastDIRNet", "configure_threads", "images_to_tensor"]
+__all__ = ["BACKENDS", "FastDIRNet", "auto_threads", "configure_threads", "images_to_tensor"]
 
 BACKENDS = ("onnxruntime", "torch")
+
+
+def auto_threads(cpus: int | None = None) -> tuple[int, str]:
+    """Intra-op threads for batch-1 inference on a machine with `cpus` logical CPUs (default: this one).
+
+    1 on up to 2 logical CPUs: measured here, a second thread loses once MediaPipe, capture and the
+    UI (or any other process) want the other core (docs/PERFORMANCE.md). 2 on larger machines: a
+    second thread nearly halved FE on an idle core here; more were not measured (no such machine).
+
+    Returns:
+        (threads, the rule that chose them, for reports).
+    """
+    cpus = cpus or os.cpu_count() or 1
+    threads = 1 if cpus <= 2 else 2
+    return threads, f"auto: {threads} on {cpus} logical CPUs (1 on <= 2, else 2)"
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -109,30 +125,45 @@ class FastDIRNet:
         spin: let ONNX Runtime's pool threads busy-wait (only matters with threads > 1).
         cache_dir: keep the exported ONNX graphs here and reuse them while the weights and code
             are unchanged (dirnet.runtime.cache); None exports every time.
+        plan: run its stages in int8 (dirnet.runtime.quantize; "onnxruntime" backend only).
 
     Attributes:
         cfg, hand: the model's config and hand model (what the exit loop and the Estimator read).
         device: where inputs go (the CPU for ONNX Runtime, the model's device for "torch").
         backend: the backend in use.
+        plan: the Int8Plan in use, or None.
+        precision: "int8" when some stages run in int8, else "fp32".
         from_cache: the ONNX graphs were read from `cache_dir` rather than exported.
+
+    Raises:
+        ValueError: unknown backend, threads < 1, or a plan for other weights or another backend.
     """
 
     def __init__(self, model: DIRNet, backend: str = "onnxruntime", threads: int = 1,
-                 spin: bool = False, cache_dir: str | os.PathLike | None = None):
+                 spin: bool = False, cache_dir: str | os.PathLike | None = None,
+                 plan: Int8Plan | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}, known: {list(BACKENDS)}")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
+        if plan is not None:
+            if backend != "onnxruntime":
+                raise ValueError(f"int8 runs on the onnxruntime backend, not {backend!r}")
+            plan.check(model)
         self.cfg = model.cfg
         self.hand = model.hand
         self.device = torch.device("cpu") if backend == "onnxruntime" else model.device
         self.backend = backend
+        self.plan = plan if plan is not None and plan.stages else None
+        self.precision = "fp32" if self.plan is None else "int8"
         self.from_cache = False
         if backend == "onnxruntime":
-            if cache_dir is None:
+            if cache_dir is not None:
+                exported, self.from_cache = cached_stage_graphs(model, cache_dir, self.plan)
+            elif self.plan is None:
                 exported = stage_graphs(model)
             else:
-                exported, self.from_cache = cached_stage_graphs(model, cache_dir)
+                exported = self.plan.apply(stage_graphs(model))
             graphs = {g.name: _OrtStage(g.model, g.inputs, g.outputs, threads, spin) for g in exported}
             self._features = graphs["features"]
             self._refiners = [graphs[f"refine_{l}"] for l in range(self.cfg.max_loops)]
@@ -183,4 +214,3 @@ class FastDIRNet:
         if tuple(tensor.shape[2:]) != (res, res):
             raise ValueError(f"images must be {res}x{res}, got {tuple(tensor.shape[2:])}")
         return run_with_exits(self, tensor, policy)
-

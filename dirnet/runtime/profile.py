@@ -1,4 +1,4 @@
-"""Where inference time goes: `python -m dirnet.runtime.profile {stages,backends,ops,sweep}`.
+"""Where inference time goes: `python -m dirnet.runtime.profile {stages,backends,ops,sweep,feedback}`.
 
 - stages:   per-stage and per-loop-count medians, eager DIRNet against FastDIRNet (before / after);
 - backends: per-stage medians of every backend considered (eager, folded, folded + channels-last,
@@ -6,10 +6,13 @@
 - ops:      torch.profiler's top ops of the eager exit loop, and ONNX Runtime's kernel time per op
             type for each stage of the fast path;
 - sweep:    FastDIRNet at several presets/resolutions and every loop count, interleaved frame by
-            frame with MediaPipe Hands lite/full on the clip (ratios in one run; choose a model).
+            frame with MediaPipe Hands lite/full on the clip (ratios in one run; choose a model);
+- feedback: the attention feedback per loop on a trained checkpoint, with the variants tried to
+            cut it (dirnet.runtime.feedback), in CPU time and wall-clock.
 
-Untrained models (timing does not depend on weights), batch 1, medians of wall-clock ms. Every
-measurement interleaves the things it compares, so load from other processes hits them alike.
+Untrained models (timing does not depend on weights; `feedback` needs trained ones), batch 1,
+medians of wall-clock ms. Every measurement interleaves the things it compares, so load from other
+processes hits them alike.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -31,28 +35,15 @@ from ..exit_policy import ExitPolicy
 from ..exits import run_with_exits
 from ..hand import create_hand_model
 from ..models.dirnet import DIRNet
-from .engine import FastDIRNet, configure_threads
+from .engine import FastDIRNet, configure_threads, images_to_tensor
 from .onnx import create_session, stage_graphs
 from .stages import InferenceStages
+from .timing import interleaved_medians
 
-__all__ = ["interleaved_medians", "stage_table", "backend_table", "op_tables", "sweep", "main"]
+__all__ = ["stage_table", "backend_table", "op_tables", "sweep", "main"]
 
 _STAGES = ("fe", "rf", "amg", "head")
 
-
-def interleaved_medians(fns: Sequence[Callable[[], object]], reps: int = 150,
-                        warmup: int = 15) -> list[float]:
-    """Median wall-clock ms of each callable, calling them in turn `reps` times."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, out in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return [round(1e3 * float(np.median(t)), 3) for t in times]
 
 
 def _model(preset: str, res: int) -> DIRNet:
@@ -205,10 +196,30 @@ def sweep(models: Sequence[str], frames: int = 150, warmup: int = 10) -> dict:
             "frames": len(clip) - warmup}
 
 
+def clip_images(res: int, frames: int) -> torch.Tensor:
+    """(N, 3, R, R) float crops of the bench clip's first frames, cut around its reference landmarks."""
+    from ..bench import BenchConfig, _load_clip
+    from ..crop import box_from_points, crop_matrix, warp
+
+    clip, landmarks = _load_clip(BenchConfig(frames=frames, warmup=0))
+    crops = np.stack([warp(f, crop_matrix(box_from_points(p), res), res) for f, p in zip(clip, landmarks)])
+    return images_to_tensor(crops)
+
+
+def feedback(weights: Path | None, accuracy: str | None, frames: int = 32) -> dict:
+    """`feedback_table` of a checkpoint (default: the shipped one) on the clip's first frames."""
+    from ..estimator import DEFAULT_WEIGHTS
+    from ..weights import load_checkpoint
+    from .feedback import feedback_table
+
+    model = load_checkpoint(weights or DEFAULT_WEIGHTS)[0]
+    return feedback_table(model, clip_images(model.cfg.input_res, frames), accuracy=accuracy)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dirnet.runtime.profile",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("stages", "backends", "ops", "sweep"))
+    parser.add_argument("what", choices=("stages", "backends", "ops", "sweep", "feedback"))
     parser.add_argument("--preset", default="fpha", choices=("fpha", "stb"))
     parser.add_argument("--res", type=int, nargs="+", default=[224, 160, 128])
     parser.add_argument("--loops", type=int, default=4, help="loops for `ops`")
@@ -216,12 +227,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="preset:res list for `sweep`")
     parser.add_argument("--frames", type=int, default=150, help="timed frames for `sweep`")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--weights", type=Path, help="checkpoint for `feedback` (default: shipped)")
+    parser.add_argument("--accuracy", default="teacher:data/teacher/counting_wall",
+                        help="labelled data spec scoring `feedback`'s half-resolution AMG ('' to skip)")
     args = parser.parse_args(argv)
     configure_threads(args.threads)
     load = os.getloadavg()[0]
     try:
         if args.what == "sweep":
             results = {"sweep": sweep(args.models, args.frames)}
+        elif args.what == "feedback":
+            results = {"feedback": feedback(args.weights, args.accuracy or None)}
         else:
             fn = {"stages": stage_table, "backends": backend_table,
                   "ops": lambda p, r: op_tables(p, r, args.loops)}[args.what]
