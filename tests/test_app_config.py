@@ -38,24 +38,22 @@ def test_bad_values_end_with_one_usage_line(argv, capsys):
     assert "Traceback" not in err and "error:" in err
 
 
-def test_parsing_the_command_line_imports_no_torch():
-    """--help and a bad flag answer at once: the exit modes come from dirnet's torch-free exit_policy."""
+def _run_python(code: str) -> str:
+    """stdout of `python -c code` run from the project root (fresh imports); fails on an error."""
     import subprocess
     import sys
-    code = ("import sys; from app.config import parse_args; parse_args(['--exit', 'variance']); "
-            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "False"
+    return out.stdout.strip()
+
+
+def test_parsing_the_command_line_imports_no_torch():
+    """--help and a bad flag answer at once: the exit modes come from dirnet's torch-free exit_policy."""
+    assert _run_python("import sys; from app.config import parse_args; parse_args(['--exit', 'variance']); "
+                       "print('torch' in sys.modules)") == "False"
 
 
 def test_headless_code_never_imports_qt():
-    import subprocess
-    import sys
-    code = ("import sys; import app.headless, app.demo, app.sources, app.detector; "
-            "print(sorted(m for m in sys.modules if m.startswith(('PyQt', 'pyqtgraph'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         cwd=Path(__file__).resolve().parents[1])
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]"
+    assert _run_python("import sys; import app.headless, app.demo, app.sources, app.detector; "
+                       "print(sorted(m for m in sys.modules if m.startswith(('PyQt', 'pyqtgraph'))))") == "[]"
