@@ -226,7 +226,8 @@ def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[
               for name, table, cache in (("fine-tune frames", fit_table, caches[0]),
                                          ("held-out slice", val_table, caches[1]))}
     record = {"lambda": best["lambda"], "kept_base_gate": best["lambda"] is None,
-              "data": "the fine-tune frames", "held_out": "the held-out slice", "results": rows, "train_samples": len(caches[0]), "held_out_samples": len(caches[1]),
+              "data": "the fine-tune frames", "held_out": "the held-out slice", "results": rows,
+              "train_samples": len(caches[0]), "held_out_samples": len(caches[1]),
               "meets_target": best["meets_target"]}
     return scores, record, tau_var
 
