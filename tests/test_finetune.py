@@ -12,6 +12,7 @@ import torch
 from dirnet.estimator import DEFAULT_WEIGHTS, Estimator
 from dirnet.finetune import CHECKPOINT_NAME, FinetuneConfig, finetune
 from dirnet.finetune.__main__ import main
+from dirnet.finetune.blend import BLEND_GRID, blend_state, choose_blend
 from dirnet.finetune.data import time_split
 from dirnet.weights import load_checkpoint
 from tests.conftest import shared_path
@@ -50,6 +51,26 @@ def test_time_split_holds_out_the_end_of_the_input_after_a_gap():
 
 
 @pytest.mark.timeout(900)  # ~15 s of CPU; a machine busy with training gives it a small share
+def test_blend_is_the_straight_line_between_the_two_weights():
+    start = {"w": torch.zeros(3), "steps": torch.tensor(4)}
+    tuned = {"w": torch.tensor([1.0, 2.0, -4.0]), "steps": torch.tensor(9)}
+    mixed = blend_state(start, tuned, 0.25)
+    assert torch.allclose(mixed["w"], torch.tensor([0.25, 0.5, -1.0])) and mixed["steps"].item() == 9
+    assert torch.equal(blend_state(start, tuned, 1.0)["w"], tuned["w"])
+    with pytest.raises(ValueError):
+        blend_state(start, {"w": tuned["w"]}, 0.5)
+
+
+def test_the_chosen_blend_is_the_smallest_that_keeps_the_share_of_the_gain():
+    errors = {0.0: 20.0, 0.5: 12.7, 0.7: 12.4, 1.0: 12.0}  # best gain 8 px
+    assert choose_blend(errors, 0.9) == 0.5  # 12.7 <= 20 - 7.2
+    assert choose_blend(errors, 0.95) == 0.7  # 12.4 <= 20 - 7.6 < 12.7
+    assert choose_blend(errors, 1.0) == 1.0
+    assert choose_blend({0.0: 10.0, 0.5: 10.5, 1.0: 11.0}, 0.9) == 0.0  # no gain: the starting weights
+    with pytest.raises(ValueError):
+        choose_blend({0.5: 1.0}, 0.9)
+
+
 def test_a_few_steps_write_weights_with_their_provenance(hand_video, tmp_path):
     out = tmp_path / "mine"
     cfg = FinetuneConfig(inputs=(hand_video,), out=out, minutes=10.0, max_steps=8, batch_size=6,
@@ -72,6 +93,13 @@ def test_a_few_steps_write_weights_with_their_provenance(hand_video, tmp_path):
     # the training loss itself swings too much with 6 augmented crops and renders a step to compare
     assert scores["after"]["fine-tune frames"]["err2d"] < scores["before"]["fine-tune frames"]["err2d"]
     assert set(tune["loss"]) == {"first", "last"} and all(np.isfinite(list(tune["loss"].values())))
+    # the blend tried every alpha on the held-out slice, kept the rule's choice, and is what was scored
+    blend = tune["blend"]
+    errors = {float(a): e for a, e in blend["held_out_err2d"].items()}
+    assert sorted(errors) == list(BLEND_GRID) and blend["chosen_by"] == "held-out slice"
+    assert blend["alpha"] == result.blend == choose_blend(errors, cfg.keep_gain) > 0.0
+    assert errors[0.0] == pytest.approx(scores["before"]["held-out slice"]["err2d"], abs=1e-3)
+    assert errors[blend["alpha"]] == pytest.approx(scores["after"]["held-out slice"]["err2d"], abs=1e-3)
     gate = meta["gate_training"]  # a retrained gate or the base model's, whichever did better held out
     assert meta["defaults"]["exit_mode"] == "gate" and gate["results"][0]["lambda"] is None
     assert max(r["margin"] for r in gate["results"]) == next(

@@ -78,6 +78,11 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--train-heads", action="store_true",
                    help="also fine-tune the pose and uncertainty heads (default: only the features)")
+    p.add_argument("--blend", type=float, default=None,
+                   help="weight of the fine-tuned weights against the starting ones, 0..1 (default: the "
+                        "most conservative blend keeping --keep-gain of the gain on the held-out slice)")
+    p.add_argument("--keep-gain", type=float, default=d.keep_gain,
+                   help="share of the best held-out gain the chosen blend keeps (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--progress-json", action="store_true",
                    help="progress as JSON lines on stdout instead of progress bars (for the app)")
@@ -89,7 +94,7 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
                              val_fraction=a.val_fraction, min_frames=a.min_frames, min_score=a.min_score,
                              frame_step=a.frame_step, synth_checks=a.synth_checks, checks=checks,
                              threads=a.threads, nice=a.nice, seed=a.seed, overwrite=a.overwrite,
-                             train_heads=a.train_heads)
+                             train_heads=a.train_heads, blend=a.blend, keep_gain=a.keep_gain)
     except ValueError as exc:
         p.error(str(exc))
     return cfg, a.progress_json
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_scores(result.before, result.after))
     warn(*(f"not scored: {line}" for line in result.problems))
     print(f"wrote {result.path}: {result.steps} steps, {result.samples} samples in {result.train_minutes:.1f} min "
-          f"of fine-tuning, {result.total_minutes:.1f} min in all ({result.cpu_minutes:.1f} CPU min); "
+          f"of fine-tuning (blended at {result.blend:.1f}), {result.total_minutes:.1f} min in all ({result.cpu_minutes:.1f} CPU min); "
           f"{result.frames['frames']} frames with a confident hand, {result.frames['train']} hands trained on, "
           f"{result.frames['val']} held out")
     return 0

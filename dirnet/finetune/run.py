@@ -11,9 +11,12 @@
 4. fine-tunes for about `minutes`, every refiner pass supervised, each batch half the user's
    crops (augmented as in training) and half new synthetic renders of random poses, so poses the
    recording lacks are not forgotten; BatchNorm statistics stay the base model's;
-5. retrains the exit gate on the user's frames (dirnet.training.gate), scores again, and writes
-   OUT/finetuned.safetensors + OUT/finetuned.json (provenance: inputs, steps, samples, the numbers
-   before and after).
+5. blends the fine-tuned weights with the starting ones (dirnet.finetune.blend): the most
+   conservative blend that keeps `keep_gain` of the best gain on the held-out slice, so the model
+   forgets less of what it knew elsewhere;
+6. retrains the exit gate on the user's frames (dirnet.training.gate), scores again, and writes
+   OUT/finetuned.safetensors + OUT/finetuned.json (provenance: inputs, steps, samples, the blend,
+   the numbers before and after).
 
 OUT is built as a hidden folder beside it and renamed into place when complete, so an interrupted
 or failed run leaves nothing behind.
@@ -43,6 +46,7 @@ from ..training.data import TrainData
 from ..training.gate import GateCache, GateTrainConfig, fit_gate, gate_logits
 from ..training.loop import Stage, configure_stage, cosine_decay, train_step
 from ..weights import checkpoint_paths, load_checkpoint, save_checkpoint
+from .blend import BLEND_GRID, blend_state, choose_blend
 from .data import LabelledSplit, count_items, label_and_split, resolve_inputs
 from .score import Score, open_checks, score, score_table, synthetic_source
 
@@ -77,12 +81,16 @@ class FinetuneConfig:
     nice: int = 0  # raise this process's niceness first (the app passes 10: tracking keeps priority)
     seed: int = 0
     train_heads: bool = False  # also fine-tune the pose and uncertainty heads (default: features only)
+    blend: float | None = None  # weight of the fine-tuned weights against the starting ones; None = chosen
+    keep_gain: float = 0.9  # the chosen blend keeps this share of the best gain on the held-out slice
     overwrite: bool = False  # replace an existing DIR (only once the new one is complete)
 
     def __post_init__(self) -> None:
         if self.minutes <= 0 or not 0.0 <= self.synth_share < 1.0 or not 0.0 < self.val_fraction < 0.9:
             raise ValueError(f"bad settings: minutes={self.minutes} synth_share={self.synth_share} "
                              f"val_fraction={self.val_fraction}")
+        if (self.blend is not None and not 0.0 <= self.blend <= 1.0) or not 0.0 < self.keep_gain <= 1.0:
+            raise ValueError(f"bad settings: blend={self.blend} keep_gain={self.keep_gain} (0..1 both)")
         if self.batch_size < 2 or self.min_frames < 10 or (self.max_steps is not None and self.max_steps < 1):
             raise ValueError(f"bad settings: batch_size={self.batch_size} min_frames={self.min_frames} "
                              f"max_steps={self.max_steps}")
@@ -112,6 +120,7 @@ class FinetuneResult:
     frames: dict[str, int]
     before: dict[str, Score]
     after: dict[str, Score]
+    blend: float  # weight of the fine-tuned weights in the result (0: the starting weights)
     problems: list[str] = field(default_factory=list)
 
 
@@ -212,6 +221,23 @@ def _score_all(model: DIRNet, sources: dict, tau_gate: float) -> dict[str, Score
     return {name: score(model, source, tau_gate)[0] for name, source in sources.items()}
 
 
+def _blend(model: DIRNet, start: dict[str, torch.Tensor], val_source, start_err: float,
+           cfg: FinetuneConfig, clock: _Clock) -> dict:
+    """Load into `model` its blend with the starting weights `start`: cfg.blend, or the alpha chosen
+    on the held-out slice (`start_err`: the starting weights' error there); returns the record."""
+    tuned = {k: v.clone() for k, v in model.state_dict().items()}
+    errors = {0.0: start_err}
+    if cfg.blend is None:
+        for alpha in BLEND_GRID[1:]:
+            clock.tell(None, f"blending with the starting weights: {alpha:.1f}")
+            model.load_state_dict(blend_state(start, tuned, alpha))
+            errors[alpha] = score(model, val_source, 1.0)[0].err2d
+    alpha = cfg.blend if cfg.blend is not None else choose_blend(errors, cfg.keep_gain)
+    model.load_state_dict(blend_state(start, tuned, alpha))
+    return {"alpha": alpha, "chosen_by": "--blend" if cfg.blend is not None else "held-out slice",
+            "keep_gain": cfg.keep_gain, "held_out_err2d": {f"{a:.1f}": round(e, 3) for a, e in errors.items()}}
+
+
 def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[str, Score], dict, float]:
     """Retrain the gate on the fine-tuned model's outputs for the user's frames (judged on the
     held-out slice, against the base model's gate, which stays if it is better); returns those two
@@ -293,16 +319,23 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
         tau_gate = meta.get("defaults", {}).get("tau_gate", 1.0)
         score_start = time.monotonic()
         before = _score_all(model, sources, tau_gate)
-        clock.expect("gate", 1.3 * (time.monotonic() - score_start))  # the same sources again, plus the gate
+        score_s = time.monotonic() - score_start
+        val_share = len(val_source) / max(sum(len(s) for s in sources.values()), 1)
+        # the same sources again plus the gate, and the held-out slice once per blend tried
+        clock.expect("gate", score_s * (1.3 + (0 if cfg.blend is not None else len(BLEND_GRID) * val_share)))
 
         clock.begin("train")
         data, train_cfg = _train_data(split.train, model, cfg)
+        start_state = {k: v.clone() for k, v in model.state_dict().items()}
         train_start, train_cpu = time.monotonic(), time.process_time()
         steps, losses = _fit(model, data, train_cfg, cfg, clock)
         train_minutes = (time.monotonic() - train_start) / 60.0
         train_cpu = time.process_time() - train_cpu
 
         clock.begin("gate")
+        blend = _blend(model, start_state, val_source, before["held-out slice"].err2d, cfg, clock)
+        if blend["alpha"] == 0.0:
+            problems.append("the fine-tune did not improve the held-out slice: the weights are the starting ones")
         clock.tell(None, "retraining the exit gate and scoring the new weights")
         after, gate_record, tau_var = _refit_gate(model, fit_source, val_source, cfg.seed)
         after.update(_score_all(model, others, 1.0))
@@ -313,7 +346,7 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
         record = {
             "frames": split.frames, "teacher": split.stats.summary(),
             "steps": steps, "samples": steps * cfg.batch_size, "synthetic_samples": steps * data.synth_count,
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "blend": blend,
             "loss": {"first": float(np.mean(losses[:_LOSS_WINDOW])), "last": float(np.mean(losses[-_LOSS_WINDOW:]))},
             "validation": {"before": {k: v.to_dict() for k, v in before.items()},
                            "after": {k: v.to_dict() for k, v in after.items()}},
@@ -334,4 +367,4 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
     clock.tell(1.0, f"wrote {cfg.out}")
     return FinetuneResult(checkpoint_paths(cfg.out)[0], steps, steps * cfg.batch_size, train_minutes,
                           (time.monotonic() - started) / 60.0, (time.process_time() - cpu_started) / 60.0,
-                          split.frames, before, after, problems)
+                          split.frames, before, after, blend["alpha"], problems)
