@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -53,11 +55,18 @@ class MediaPipeHands:
 
     def __init__(self, static: bool = True, max_hands: int = 2, model_complexity: int = 1,
                  min_detection: float = 0.5, min_tracking: float = 0.5) -> None:
-        import mediapipe as mp  # lazy: see the module docstring
+        self._hands = None
+        try:
+            with _signals_held():
+                import mediapipe as mp  # lazy: see the module docstring
 
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=static, max_num_hands=max_hands, model_complexity=model_complexity,
-            min_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
+                self._hands = mp.solutions.hands.Hands(
+                    static_image_mode=static, max_num_hands=max_hands, model_complexity=model_complexity,
+                    min_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
+        except KeyboardInterrupt:
+            if self._hands is not None:  # held until the graph was up: stop it before passing it on
+                self._hands.close()
+            raise
 
     def process(self, image: np.ndarray, mirrored: bool = False, pad: int = 0) -> list[MediaPipeHand]:
         """The hands in one image.
@@ -102,6 +111,32 @@ class MediaPipeHands:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl+C and SIGTERM until the block ends, then hand them to their Python handlers.
+
+    MediaPipe's native modules turn a KeyboardInterrupt raised while they initialise into
+    "ImportError: initialization failed", so an interrupted CLI would fail with a traceback
+    instead of cleaning up and exiting 130/143. Only Python-level handlers are held (the default
+    KeyboardInterrupt one, a CLI's own); ignored or default-action signals are left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set, and only run, in the main thread
+        return
+    held: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    python_handled = {sig: h for sig, h in previous.items() if callable(h)}
+    for sig in python_handled:
+        signal.signal(sig, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in python_handled.items():
+            signal.signal(sig, handler)
+    for signum in held[:1]:  # the first one decides, as it would have without holding
+        python_handled[signum](signum, None)
 
 
 @contextlib.contextmanager

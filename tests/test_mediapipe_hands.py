@@ -1,6 +1,11 @@
 """The one MediaPipe Hands wrapper on the real clip: px and mm landmarks, handedness, padding."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -30,3 +35,32 @@ def test_blank_image_has_no_hand_and_bad_input_is_refused():
         for bad in (np.zeros((240, 320, 3), np.float32), np.zeros((240, 320), np.uint8)):
             with pytest.raises(ValueError, match="uint8"):
                 hands.process(bad)
+
+
+# Ctrl+C while MediaPipe's native modules initialise: the interrupt arrives as soon as the native
+# framework module is asked for; it must surface as KeyboardInterrupt once MediaPipe is fully up
+# (not as "ImportError: initialization failed"), and the graph must be closed.
+_INTERRUPT_DURING_IMPORT = """
+import importlib.abc, os, signal, sys
+from dirnet.mediapipe_hands import MediaPipeHands
+
+class InterruptOnImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "mediapipe.python._framework_bindings":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None  # the normal import goes on
+
+sys.meta_path.insert(0, InterruptOnImport())
+try:
+    MediaPipeHands()
+except KeyboardInterrupt:
+    print("interrupted after", "mediapipe.python.solutions.hands" in sys.modules)
+"""
+
+
+def test_an_interrupt_while_mediapipe_starts_is_held_until_it_is_up():
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _INTERRUPT_DURING_IMPORT], cwd=root, capture_output=True,
+                          text=True, timeout=300, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "interrupted after True"
