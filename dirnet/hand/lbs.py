@@ -114,16 +114,17 @@ def blend_skinning(bones: torch.Tensor, v_shaped: torch.Tensor, weights: torch.T
         weights: (V, J) skinning weights, rows summing to 1.
 
     Returns:
-        (B, V, 3) posed vertices.
+        (B, V, 3) posed vertices (a transposed view of a (B, 3, V) tensor).
     """
-    B, J = bones.shape[:2]
-    # Blend the 3x4 parts channels-first with one GEMM, (B*12, J) @ (J, V) -> (B, 3, 4, V), then apply
-    # them with three fused multiply-adds: several times faster on CPU than a (B, V, 3, 3) product + sum.
-    blended = (bones.transpose(1, 2).reshape(B * 12, J) @ weights.T).view(B, 3, 4, -1)
+    # Blend the 3x4 parts channels-first with one GEMM, (B, 12, J) @ (J, V) -> (B, 3, 4, V), then apply
+    # them with three fused multiply-adds over rows of V: several times faster on CPU than a
+    # (B, V, 3, 3) product + sum. No shape depends on the batch, so an exported graph has no shape
+    # arithmetic (the mesh stage of dirnet.runtime is this function; measured in docs/PERFORMANCE.md).
+    blended = (bones.transpose(1, 2) @ weights.T).view(-1, 3, 4, weights.shape[0])
     b0, b1, b2, b3 = blended.unbind(2)  # (B, 3, V) each: rotation columns and translation
     v0, v1, v2 = v_shaped.transpose(-1, -2).unsqueeze(-2).unbind(-3)  # (B, 1, V) or (1, V) each
     out = torch.addcmul(torch.addcmul(torch.addcmul(b3, b0, v0), b1, v1), b2, v2)
-    return out.transpose(1, 2).contiguous()
+    return out.transpose(1, 2)
 
 
 def axis_angle_to_quaternion(rot_vecs: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,12 @@ _REQUIRED = ("v_template", "faces", "weights", "joints", "parents", "joint_axes"
              "rest_flexion", "vertex_shape_dirs", "joint_shape_dirs")
 
 
+def _shape_blend(rest: torch.Tensor, dirs: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) points `rest` (N, 3) moved by the linear blend shapes `dirs` (N, 3, 3) of shape[:, 1:]."""
+    # N, not the batch, sizes the view: an exported graph then has no shape arithmetic for it.
+    return rest + (shape[:, 1:] @ dirs.flatten(0, 1).T).view(-1, rest.shape[0], 3)
+
+
 def _scale(shape: torch.Tensor) -> torch.Tensor:
     """(B, 1, 1) overall size factor exp(shape[0]) (see the module docstring)."""
     return torch.exp(shape[:, :1]).unsqueeze(-1)
@@ -101,9 +107,8 @@ class OpenHandLayer(HandModel):
             PosedJoints: joints (B, 21, 3) MediaPipe order, mm; skinning (B, 16, 12) the bones'
             rigid transforms (`dirnet.hand.lbs.bone_transforms`) before the overall scale.
         """
-        B = hand_pose.shape[0]
-        joints21 = self.rest_joints + (shape[:, 1:] @ self.joint_shape_dirs.flatten(0, 1).T).view(B, -1, 3)
-        rot = batch_rodrigues(hand_pose.reshape(-1, 3)).view(B, 15, 3, 3)
+        joints21 = _shape_blend(self.rest_joints, self.joint_shape_dirs, shape)
+        rot = batch_rodrigues(hand_pose.reshape(-1, 3)).view(-1, 15, 3, 3)
         rot_mats = torch.cat([global_orient.unsqueeze(1), rot], dim=1)
         posed, transforms = batch_rigid_transform(rot_mats, joints21[:, self._lbs_index], self.parents)
         # Fingertips follow their distal bone rigidly.
@@ -115,8 +120,7 @@ class OpenHandLayer(HandModel):
 
     def skin(self, skinning: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
         """(B, V, 3) vertices, mm: the shaped template skinned by `pose_joints`' bone transforms."""
-        B = shape.shape[0]
-        v_shaped = self.v_template + (shape[:, 1:] @ self.vertex_shape_dirs.flatten(0, 1).T).view(B, -1, 3)
+        v_shaped = _shape_blend(self.v_template, self.vertex_shape_dirs, shape)
         return blend_skinning(skinning, v_shaped, self.weights) * _scale(shape)
 
     def angles_to_pose(self, angles: torch.Tensor) -> torch.Tensor:
