@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from dirnet.hand.base import HandModel, PosedJoints
-from dirnet.hand.lbs import angles_to_axis_angle, batch_rigid_transform, batch_rodrigues, blend_skinning, bone_transforms
+from dirnet.hand.lbs import (angles_to_axis_angle, batch_rigid_transform, batch_rodrigues, blend_skinning,
+                             bone_transforms)
 from dirnet.hand.skeleton import MANO_TO_MEDIAPIPE
 
 __all__ = ["OpenHandLayer", "SHAPE_NAMES", "DEFAULT_ASSET"]

@@ -1,11 +1,13 @@
 """The staged interface of DIR-Net: what one refiner pass returns and what drives the passes.
 
 A staged model runs FE once, then the refiner (RF) per loop and the heads on each refined map,
-with the attention map (AMG) between loops. The heads pose the hand model's joints every loop but
-not its mesh: the mesh is made once per sample, from the loop the sample exits at (`with_mesh`),
-since skinning hundreds of vertices was a fifth of a loop's time on the CPU (docs/PERFORMANCE.md). `DIRNet` implements it for training and eager
+with the attention map (AMG) between loops. `DIRNet` implements it for training and eager
 inference, `dirnet.runtime.FastDIRNet` for the folded fast path; `dirnet.exits.run_with_exits`,
 evaluation and gate training drive either through this interface only.
+
+The heads pose the hand model's joints every loop but not its mesh, which is made once per sample
+from the loop the sample exits at (`with_mesh`): skinning the mesh every loop cost about 15% of a
+loop on the CPU (docs/PERFORMANCE.md, "The mesh only at the exit loop").
 """
 from __future__ import annotations
 
