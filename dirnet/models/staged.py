@@ -12,7 +12,7 @@ loop on the CPU (docs/PERFORMANCE.md, "The mesh only at the exit loop").
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import torch
 
@@ -51,9 +51,13 @@ class LoopOutput:
     skinning: torch.Tensor
     vertices: torch.Tensor | None = None
 
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "LoopOutput":
+        """The same fields with `fn` applied to each tensor (vertices stay None when absent)."""
+        return LoopOutput(**{k: None if v is None else fn(v) for k, v in vars(self).items()})
+
     def index(self, idx: torch.Tensor) -> "LoopOutput":
         """The same fields for a subset of the batch."""
-        return LoopOutput(**{k: None if v is None else v[idx] for k, v in vars(self).items()})
+        return self.apply(lambda v: v[idx])
 
 
 class StagedModel(Protocol):
