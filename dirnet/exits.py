@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .exit_policy import ExitPolicy
-from .models.staged import LoopOutput, StagedModel
+from .models.staged import LoopOutput, StagedModel, with_mesh
 
 __all__ = ["ExitResult", "exit_probability", "mean_variance", "exit_decision", "run_with_exits", "exit_loops"]
 
@@ -22,7 +22,7 @@ __all__ = ["ExitResult", "exit_probability", "mean_variance", "exit_decision", "
 class ExitResult:
     """Outputs of a batch run with exits.
 
-    final: the last executed loop's LoopOutput for every sample.
+    final: the last executed loop's LoopOutput for every sample, with its vertices.
     loops: (B,) int64 refiner passes each sample ran.
     joints2d, joints3d, alpha2d, alpha3d: (L, B, 21, D) per loop, NaN after a sample exited.
     exit_prob: (L, B) the gate's EXIT probability at tau_gate (NaN after exit).
@@ -86,6 +86,9 @@ def run_with_exits(model: StagedModel, images: torch.Tensor, policy: ExitPolicy,
                    generator: torch.Generator | None = None) -> ExitResult:
     """Inference with per-sample dynamic exits.
 
+    Every loop runs the heads without the hand's mesh; the mesh is made once, for the loop each
+    sample exits at, in one call for the whole batch.
+
     Args:
         model: a staged model (a DIRNet in eval mode, or a FastDIRNet).
         images: (B, 3, R, R) float RGB in [0, 1].
@@ -129,16 +132,26 @@ def run_with_exits(model: StagedModel, images: torch.Tensor, policy: ExitPolicy,
         active, survival = active[keep], survival[keep]
         attention = model.attention(refined[keep])
 
-    if len(finals) == 1 and finals[0][0].numel() == batch:  # every sample exited together
-        final = finals[0][1]
-    else:
-        order = torch.cat([idx for idx, _ in finals])
-        merged = {k: torch.cat([getattr(o, k) for _, o in finals]) for k in vars(finals[0][1])}
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
-        final = LoopOutput(**{k: v[inverse] for k, v in merged.items()})
+    final = with_mesh(model, _merge_exits(finals, batch))
     stacked = {k: torch.stack(v) for k, v in trace.items()}
     return ExitResult(final=final, loops=loops, **stacked)
+
+
+def _merge_exits(finals: list[tuple[torch.Tensor, LoopOutput]], batch: int) -> LoopOutput:
+    """One LoopOutput in batch order from the outputs of the samples that exited at each loop.
+
+    Args:
+        finals: (batch indices, their LoopOutput at the loop they exited at), in exit order.
+        batch: the batch size; every sample is in exactly one entry.
+    """
+    if len(finals) == 1 and finals[0][0].numel() == batch:  # every sample exited together
+        return finals[0][1]
+    order = torch.cat([idx for idx, _ in finals])
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=order.device)
+    merged = {k: torch.cat([getattr(o, k) for _, o in finals])[inverse]
+              for k, v in vars(finals[0][1]).items() if v is not None}
+    return LoopOutput(**merged)
 
 
 def exit_loops(policy: ExitPolicy, mean_var: np.ndarray, gate_logits: np.ndarray | None = None

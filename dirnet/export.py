@@ -1,7 +1,8 @@
 """Export DIR-Net's inference stages to ONNX (`python -m dirnet.export --out DIR [--weights W]`).
 
 Writes one graph per stage (see `dirnet.runtime.onnx`: features, refine_0..refine_{L-1} with each
-loop's BatchNorms folded, attention, head with the hand model, uncertainty and gate logits), all
+loop's BatchNorms folded, attention, head with the hand model's joints, uncertainty and gate logits,
+and mesh, the hand's vertices from the head's skinning state and shape), all
 with a dynamic batch axis, plus `manifest.json` describing inputs, outputs and the exit loop that
 a runtime must drive between them. Each graph is checked against PyTorch in ONNX Runtime before
 the command reports success.
@@ -23,7 +24,7 @@ import torch
 from .cli import EXIT_USAGE, configure_logging, fail
 from .exit_policy import EXIT_MODES
 from .runtime.onnx import OPSET, StageGraph, create_session, stage_graphs
-from .runtime.stages import InferenceStages
+from .runtime.stages import HEAD_OUTPUTS, MESH_INPUTS, InferenceStages
 from .io import write_bytes_atomic, write_text_atomic
 
 __all__ = ["ExportConfig", "export_onnx", "check_graph", "MANIFEST_FORMAT", "main"]
@@ -37,7 +38,8 @@ _EXIT_LOOP = (
     "else refine_l(features, attention); out = head(refined); exit per sample by the policy "
     "(variance: mean(exp(alpha2d), exp(alpha3d)) < tau_var; gate: P(EXIT) = softmax(gate_logits / "
     "tau_gate)[:, 0], exit once prod(1 - P(EXIT)) <= 0.5 or by sampling); samples that continue get "
-    "attention = attention(refined) and leave the batch when they exit.")
+    "attention = attention(refined) and leave the batch when they exit; the mesh is made once per "
+    "sample, vertices = mesh(skinning, shape) of the head outputs of the loop it exited at.")
 
 
 @dataclass
@@ -57,8 +59,9 @@ def _stage_inputs(stages: InferenceStages, batch: int, seed: int = 1) -> dict[st
     features = stages.features(images)
     refined = stages.refiners[0](features)
     attention = stages.attention(refined)
+    head = dict(zip(HEAD_OUTPUTS, stages.head(refined)))
     inputs = {"features": {"images": images}, "attention": {"refined": refined},
-              "head": {"refined": refined}}
+              "head": {"refined": refined}, "mesh": {name: head[name] for name in MESH_INPUTS}}
     for loop in range(stages.cfg.max_loops):
         inputs[f"refine_{loop}"] = ({"features": features} if loop == 0
                                     else {"features": features, "attention": attention})
@@ -82,7 +85,8 @@ def check_graph(graph: StageGraph | str | Path, stages: InferenceStages, name: s
     name = name or (graph.name if isinstance(graph, StageGraph) else Path(graph).stem)
     session = create_session(graph.model if isinstance(graph, StageGraph) else str(graph))
     feeds = _stage_inputs(stages, batch)[name]
-    module = {"features": stages.features, "attention": stages.attention, "head": stages.head}.get(name)
+    module = {"features": stages.features, "attention": stages.attention, "head": stages.head,
+              "mesh": stages.mesh}.get(name)
     if module is None:
         module = stages.refiners[int(name.split("_")[1])]
     expected = module(*feeds.values())
@@ -133,7 +137,8 @@ def export_onnx(model, out_dir: str | os.PathLike, metadata: dict | None = None,
         "hand_model": model.hand.name, "input": "RGB float32 in [0, 1], NCHW, "
         f"{cfg.input_res}x{cfg.input_res}; ImageNet normalisation is inside features.onnx",
         "units": {"joints2d": "px of the network input", "joints3d": "mm, camera axes, wrist-relative",
-                  "vertices": "mm", "alpha2d": "log px^2 of a 224 px crop", "alpha3d": "log mm^2"},
+                  "vertices": "mm", "alpha2d": "log px^2 of a 224 px crop", "alpha3d": "log mm^2",
+                  "skinning": "the hand model's state that mesh.onnx turns into vertices"},
         "exit_modes": list(EXIT_MODES), "exit_loop": _EXIT_LOOP, "stages": manifest_stages,
         **(metadata or {})}
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")

@@ -39,7 +39,7 @@ def _run(path, **feeds: torch.Tensor) -> list[torch.Tensor]:
 def test_manifest_lists_every_stage(model, exported):
     out, manifest = exported
     loops = model.cfg.max_loops
-    names = ["features"] + [f"refine_{l}" for l in range(loops)] + ["attention", "head"]
+    names = ["features"] + [f"refine_{l}" for l in range(loops)] + ["attention", "head", "mesh"]
     assert list(manifest["stages"]) == names
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["format"] == MANIFEST_FORMAT and on_disk["config"] == model.cfg.to_dict()
@@ -67,6 +67,8 @@ def test_onnx_stages_match_eager_model(model, exported):
         head = model.forward_head(refined)
         for name, value in zip(HEAD_OUTPUTS, _run(out / "head.onnx", refined=refined)):
             assert_rel_close(value, getattr(head, name))
+        (got,) = _run(out / "mesh.onnx", skinning=head.skinning, shape=head.shape)
+        assert_rel_close(got, model.forward_mesh(head))
         attention = model.attention(refined)
         (got,) = _run(out / "attention.onnx", refined=refined)
         assert_rel_close(got, attention)
@@ -77,7 +79,7 @@ def test_cli_exports_a_checkpoint(model, tmp_path, capsys):
     assert main(["--out", str(tmp_path / "out"), "--weights", str(tmp_path / "ckpt")]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["trained"] is True and manifest["defaults"]["exit_mode"] == "variance"
-    assert "wrote 7 graphs" in capsys.readouterr().err
+    assert "wrote 8 graphs" in capsys.readouterr().err
     assert not list((tmp_path / "out").glob(".*tmp*"))
 
 

@@ -76,6 +76,8 @@ def test_every_stage_and_loop_matches_eager(model, fast, images, backend):
         want, got = model.forward_head(refined), engine.forward_head(refined)
         for name in HEAD_OUTPUTS:
             assert_rel_close(getattr(got, name), getattr(want, name))
+        assert got.vertices is None  # the mesh is a stage of its own, run for the exit loop only
+        assert_rel_close(engine.forward_mesh(got), model.forward_mesh(want))
         attention = model.attention(refined)
         assert_rel_close(engine.attention(refined), attention)
 
@@ -99,7 +101,7 @@ def test_exits_match_eager(model, fast, images, backend, mode):
     assert torch.equal(got.loops, want.loops)
     if mode != "none":
         assert len(set(want.loops.tolist())) > 1, "the policy should split the batch"
-    for name in HEAD_OUTPUTS:
+    for name in HEAD_OUTPUTS + ("vertices",):
         assert_rel_close(getattr(got.final, name), getattr(want.final, name))
     for name in ("joints2d", "joints3d", "alpha2d", "alpha3d", "exit_prob"):
         a, b = getattr(got, name), getattr(want, name)
@@ -173,3 +175,16 @@ def test_cached_graphs_are_reused_for_the_same_weights_and_rebuilt_for_new_ones(
     rebuilt = FastDIRNet(model, cache_dir=tmp_path)  # a damaged entry is rebuilt, not trusted
     assert not rebuilt.from_cache
     assert_rel_close(run_with_exits(rebuilt, images, policy).joints3d, want.joints3d, 1e-6)
+
+
+def test_cache_key_follows_the_code_that_makes_the_graphs(model, tmp_path, monkeypatch):
+    """Graphs cached before a change to the stages' code (e.g. the head without the mesh and the
+    mesh stage) must not be reused by the new code."""
+    import dirnet.runtime.cache as cache
+
+    before = cache_key(model)
+    lbs = next(p for p in cache._CODE_FILES if p.name == "lbs.py")  # the mesh stage's skinning
+    edited = tmp_path / "lbs.py"
+    edited.write_bytes(lbs.read_bytes() + b"\n# edited\n")
+    monkeypatch.setattr(cache, "_CODE_FILES", [edited if p == lbs else p for p in cache._CODE_FILES])
+    assert cache_key(model) != before

@@ -160,6 +160,22 @@ def test_global_orient_rotates_about_the_wrist_and_gradients_flow(hand):
     assert torch.isfinite(shape.grad).all() and shape.grad.abs().sum() > 0
 
 
+def test_joints_without_the_mesh_and_the_mesh_from_them_are_the_full_pose(hand):
+    torch.manual_seed(2)
+    rot = batch_rodrigues(torch.randn(3, 3))
+    pose, shape = torch.randn(3, 15, 3) * 0.3, torch.randn(3, 4) * 0.1
+    full = hand(rot, pose, shape)
+    posed = hand.pose_joints(rot, pose, shape)
+    assert torch.equal(posed.joints, full.joints)
+    assert torch.equal(hand.skin(posed.skinning, shape), full.vertices)
+    # Textbook LBS, vertex by vertex: sum_j w_vj (R_j v + t_j), then the overall scale exp(shape[0]).
+    bones = posed.skinning.view(3, 16, 3, 4)
+    v_shaped = hand.v_template + (shape[:, 1:] @ hand.vertex_shape_dirs.flatten(0, 1).T).view(3, -1, 3)
+    moved = torch.einsum("bjrc,bvc->bvjr", bones[..., :3], v_shaped) + bones[..., 3][:, None]
+    textbook = torch.einsum("vj,bvjr->bvr", hand.weights, moved) * shape[:, :1, None].exp()
+    torch.testing.assert_close(full.vertices, textbook, atol=1e-3, rtol=1e-5)
+
+
 def test_asset_records_licence_and_provenance():
     from dirnet.hand.open_hand import DEFAULT_ASSET
 

@@ -15,6 +15,7 @@ from dirnet.flops import count_stage_flops
 from dirnet.hand import create_hand_model
 from dirnet.training.losses import LossTargets, total_loss
 from dirnet.models.dirnet import DIRNet
+from dirnet.models.staged import with_mesh
 
 RES = 64
 
@@ -44,10 +45,12 @@ def test_forward_shapes_dtypes_and_finite(hand):
     for out in outputs:
         assert out.joints2d.shape == (3, 21, 2) and out.joints3d.shape == (3, 21, 3)
         assert out.alpha2d.shape == (3, 21, 2) and out.alpha3d.shape == (3, 21, 3)
-        assert out.vertices.shape[0] == 3 and out.vertices.shape[2] == 3
+        assert out.vertices is None  # every loop's mesh is made only on request
+        vertices = with_mesh(model, out).vertices
+        assert vertices.shape == (3, hand.v_template.shape[0], 3)
         assert out.gate_logits.shape == (3, 2)
         assert out.joints3d.dtype == torch.float32
-        for value in vars(out).values():
+        for value in (*(v for v in vars(out).values() if v is not None), vertices):
             assert torch.isfinite(value).all()
         # Joints are wrist-relative and rotations are proper.
         assert torch.allclose(out.joints3d[:, 0], torch.zeros(3, 3), atol=1e-4)
@@ -87,8 +90,13 @@ def test_exits_are_per_sample_and_match_full_forward(hand):
     result = run_with_exits(model, images, ExitPolicy(exit_mode="variance", tau_var=tau))
     assert len(set(result.loops.tolist())) > 1, "samples in one batch should exit at different loops"
     for i, loops in enumerate(result.loops.tolist()):
-        # A sample that left the batch gets exactly what the full forward gave at its exit loop.
-        assert torch.allclose(result.final.joints2d[i], full[loops - 1].joints2d[i], atol=1e-4)
+        # A sample that left the batch gets exactly what the full forward gave at its exit loop,
+        # and the mesh the hand model makes from that loop's pose in one call.
+        exit_loop = full[loops - 1]
+        assert torch.allclose(result.final.joints2d[i], exit_loop.joints2d[i], atol=1e-4)
+        mesh = model.hand(exit_loop.rotation, exit_loop.pose, exit_loop.shape)
+        torch.testing.assert_close(result.final.vertices[i], mesh.vertices[i], atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(exit_loop.joints3d[i], mesh.joints[i], atol=1e-4, rtol=1e-5)
         if loops < model.cfg.max_loops:
             assert mean_var[loops - 1][i] < tau
         # Its trace holds every loop it ran and NaN after it left.

@@ -9,14 +9,14 @@ import importlib
 import os
 
 __all__ = [
-    "HandModel", "HandMeshOutput", "NUM_POSE_JOINTS", "OpenHandLayer", "ManoHandLayer",
+    "HandModel", "HandMeshOutput", "PosedJoints", "NUM_POSE_JOINTS", "OpenHandLayer", "ManoHandLayer",
     "SHAPE_NAMES", "GESTURES", "gesture_angles", "create_hand_model", "HAND_MODELS",
 ]
 
 HAND_MODELS: tuple[str, ...] = ("open", "mano")
 
 _EXPORTS = {
-    "HandModel": "base", "HandMeshOutput": "base", "NUM_POSE_JOINTS": "base",
+    "HandModel": "base", "HandMeshOutput": "base", "PosedJoints": "base", "NUM_POSE_JOINTS": "base",
     "ManoHandLayer": "mano", "MANO_PATH_ENV": "mano", "OpenHandLayer": "open_hand",
     "SHAPE_NAMES": "open_hand", "GESTURES": "poses", "gesture_angles": "poses",
 }

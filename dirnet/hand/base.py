@@ -1,4 +1,10 @@
-"""The interface every hand model implements: pose and shape in, 21 joints + mesh out."""
+"""The interface every hand model implements: pose and shape in, 21 joints + mesh out.
+
+Posing is split in two steps, joints then mesh, so that a caller needing only the joints (every
+refiner loop of DIR-Net; the mesh is wanted once, at the loop a sample exits at) can skip the
+skinning: `pose_joints` returns the joints and the hand's skinning state, `skin` turns that state
+into vertices, and `forward` does both.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["HandMeshOutput", "HandModel", "NUM_POSE_JOINTS"]
+__all__ = ["HandMeshOutput", "HandModel", "NUM_POSE_JOINTS", "PosedJoints"]
 
 NUM_POSE_JOINTS = 15  # articulated joints below the wrist, MANO order
 
@@ -21,6 +27,19 @@ class HandMeshOutput:
 
     joints: torch.Tensor
     vertices: torch.Tensor
+
+
+@dataclass
+class PosedJoints:
+    """The joints of a posed right hand, and what its mesh is made from.
+
+    joints: (B, 21, 3) float32, as HandMeshOutput.joints.
+    skinning: (B, ...) float32, the model's own state from which `HandModel.skin` makes the
+        vertices (the open hand's: its bones' rigid transforms).
+    """
+
+    joints: torch.Tensor
+    skinning: torch.Tensor
 
 
 class HandModel(nn.Module):
@@ -42,7 +61,7 @@ class HandModel(nn.Module):
 
     def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
                 shape: torch.Tensor) -> HandMeshOutput:
-        """Pose the hand.
+        """Pose the hand: joints and mesh (`pose_joints`, then `skin`).
 
         Args:
             global_orient: (B, 3, 3) rotation matrices applied about the wrist.
@@ -51,4 +70,15 @@ class HandModel(nn.Module):
                 rest pose.
             shape: (B, num_shape) shape parameters; zeros give the mean hand.
         """
+        posed = self.pose_joints(global_orient, hand_pose, shape)
+        return HandMeshOutput(joints=posed.joints, vertices=self.skin(posed.skinning, shape))
+
+    def pose_joints(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
+                    shape: torch.Tensor) -> PosedJoints:
+        """The joints of `forward` and the skinning state of its mesh, without the mesh where the
+        model can skip it. Arguments as `forward`."""
+        raise NotImplementedError
+
+    def skin(self, skinning: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        """(B, V, 3) vertices of `forward`, from `pose_joints`' skinning state and the same shape."""
         raise NotImplementedError

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 
 __all__ = [
-    "batch_rodrigues", "batch_rigid_transform", "lbs",
+    "batch_rodrigues", "batch_rigid_transform", "bone_transforms", "blend_skinning", "lbs",
     "axis_angle_to_quaternion", "quaternion_multiply", "quaternion_to_axis_angle",
     "angles_to_axis_angle",
 ]
@@ -97,16 +97,34 @@ def lbs(rot_mats: torch.Tensor, v_shaped: torch.Tensor, joints: torch.Tensor,
             that follow one joint rigidly).
     """
     posed_joints, transforms = batch_rigid_transform(rot_mats, joints, parents)
-    B, J = transforms.shape[:2]
-    # Blend the 3x4 parts channels-first with one GEMM, (B*12, J) @ (J, V) -> (B, 3, 4, V), then apply
-    # them with three fused multiply-adds: several times faster on CPU than a (B, V, 3, 3) product + sum.
-    per_joint = transforms[:, :, :3, :].reshape(B, J, 12).transpose(1, 2).reshape(B * 12, J)
-    blended = (per_joint @ weights.T).view(B, 3, 4, -1)
+    return blend_skinning(bone_transforms(transforms), v_shaped, weights), posed_joints, transforms
+
+
+def bone_transforms(transforms: torch.Tensor) -> torch.Tensor:
+    """(B, J, 4, 4) rigid transforms -> (B, J, 12): their 3x4 parts, row-major (what skinning blends)."""
+    return transforms[:, :, :3, :].flatten(2)
+
+
+def blend_skinning(bones: torch.Tensor, v_shaped: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Move every vertex by the weighted sum of its joints' rigid transforms (the "B" of LBS).
+
+    Args:
+        bones: (B, J, 12) per-joint transforms from `bone_transforms`.
+        v_shaped: (B, V, 3) or (V, 3) rest-pose vertices after any shape blend.
+        weights: (V, J) skinning weights, rows summing to 1.
+
+    Returns:
+        (B, V, 3) posed vertices (a transposed view of a (B, 3, V) tensor).
+    """
+    # Blend the 3x4 parts channels-first with one GEMM, (B, 12, J) @ (J, V) -> (B, 3, 4, V), then apply
+    # them with three fused multiply-adds over rows of V: several times faster on CPU than a
+    # (B, V, 3, 3) product + sum. No shape depends on the batch, so an exported graph has no shape
+    # arithmetic (the mesh stage of dirnet.runtime is this function; measured in docs/PERFORMANCE.md).
+    blended = (bones.transpose(1, 2) @ weights.T).view(-1, 3, 4, weights.shape[0])
     b0, b1, b2, b3 = blended.unbind(2)  # (B, 3, V) each: rotation columns and translation
     v0, v1, v2 = v_shaped.transpose(-1, -2).unsqueeze(-2).unbind(-3)  # (B, 1, V) or (1, V) each
     out = torch.addcmul(torch.addcmul(torch.addcmul(b3, b0, v0), b1, v1), b2, v2)
-    vertices = out.transpose(1, 2).contiguous()
-    return vertices, posed_joints, transforms
+    return out.transpose(1, 2)
 
 
 def axis_angle_to_quaternion(rot_vecs: torch.Tensor) -> torch.Tensor:

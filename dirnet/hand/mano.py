@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dirnet.hand.base import HandMeshOutput, HandModel
+from dirnet.hand.base import HandModel, PosedJoints
 from dirnet.hand.lbs import angles_to_axis_angle, batch_rigid_transform, batch_rodrigues
 from dirnet.hand.poses import anatomical_axes, anatomical_limits, canonical_rotation, rest_flexion
 from dirnet.hand.skeleton import MANO_PARENTS, MANO_TO_MEDIAPIPE, HandJoint
@@ -274,9 +274,9 @@ class ManoHandLayer(HandModel):
         self.register_buffer("_tips", torch.as_tensor(MANO_TIP_VERTICES), persistent=False)
         self.register_buffer("_to_mediapipe", torch.as_tensor(MANO_TO_MEDIAPIPE), persistent=False)
 
-    def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-                shape: torch.Tensor) -> HandMeshOutput:
-        """Pose the hand; see `HandModel.forward`.
+    def pose_joints(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
+                    shape: torch.Tensor) -> PosedJoints:
+        """Pose the hand; see `HandModel.pose_joints`.
 
         Args:
             global_orient: (B, 3, 3) rotation about the wrist, canonical frame.
@@ -284,7 +284,9 @@ class ManoHandLayer(HandModel):
             shape: (B, 10) MANO betas.
 
         Returns:
-            HandMeshOutput: joints (B, 21, 3) MediaPipe order, vertices (B, 778, 3), mm.
+            PosedJoints: joints (B, 21, 3) MediaPipe order, mm; skinning the vertices (B, 778, 3),
+            mm: MANO's pose correctives make its mesh depend on more than the bone transforms,
+            and its fingertips are vertices, so the mesh is made here (`skin` only returns it).
         """
         B = hand_pose.shape[0]
         c = self.native_to_canonical
@@ -296,8 +298,12 @@ class ManoHandLayer(HandModel):
         joints = torch.cat([out.joints, verts[:, self._tips]], dim=1)[:, self._to_mediapipe]
         wrist = joints[:, :1]
         to_camera = (global_orient @ c) * _M_TO_MM
-        return HandMeshOutput(joints=(joints - wrist) @ to_camera.transpose(1, 2),
-                              vertices=(verts - wrist) @ to_camera.transpose(1, 2))
+        return PosedJoints(joints=(joints - wrist) @ to_camera.transpose(1, 2),
+                           skinning=(verts - wrist) @ to_camera.transpose(1, 2))
+
+    def skin(self, skinning: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        """The vertices `pose_joints` already made (see there)."""
+        return skinning
 
     def angles_to_pose(self, angles: torch.Tensor) -> torch.Tensor:
         """(B, 15, 3) [flexion, abduction, twist] radians about MANO's flat rest -> (B, 15, 3) hand_pose."""

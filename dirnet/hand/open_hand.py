@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dirnet.hand.base import HandMeshOutput, HandModel
-from dirnet.hand.lbs import angles_to_axis_angle, batch_rodrigues, lbs
+from dirnet.hand.base import HandModel, PosedJoints
+from dirnet.hand.lbs import (angles_to_axis_angle, batch_rigid_transform, batch_rodrigues, blend_skinning,
+                             bone_transforms)
 from dirnet.hand.skeleton import MANO_TO_MEDIAPIPE
 
 __all__ = ["OpenHandLayer", "SHAPE_NAMES", "DEFAULT_ASSET"]
@@ -36,6 +37,17 @@ _MP_OF_MANO = [MANO_TO_MEDIAPIPE.index(m) for m in range(21)]  # MediaPipe index
 _TIP_BONES = [15, 3, 6, 12, 9]  # distal bone (MANO) carrying each tip: thumb, index, middle, ring, pinky
 _REQUIRED = ("v_template", "faces", "weights", "joints", "parents", "joint_axes", "angle_limits",
              "rest_flexion", "vertex_shape_dirs", "joint_shape_dirs")
+
+
+def _shape_blend(rest: torch.Tensor, dirs: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    """(B, N, 3) points `rest` (N, 3) moved by the linear blend shapes `dirs` (N, 3, 3) of shape[:, 1:]."""
+    # N, not the batch, sizes the view: an exported graph then has no shape arithmetic for it.
+    return rest + (shape[:, 1:] @ dirs.flatten(0, 1).T).view(-1, rest.shape[0], 3)
+
+
+def _scale(shape: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1) overall size factor exp(shape[0]) (see the module docstring)."""
+    return torch.exp(shape[:, :1]).unsqueeze(-1)
 
 
 class OpenHandLayer(HandModel):
@@ -83,9 +95,9 @@ class OpenHandLayer(HandModel):
         self.register_buffer("_tip_index", torch.as_tensor(_MP_OF_MANO[16:]), persistent=False)
         self.register_buffer("_to_mediapipe", torch.as_tensor(MANO_TO_MEDIAPIPE), persistent=False)
 
-    def forward(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
-                shape: torch.Tensor) -> HandMeshOutput:
-        """Pose the hand; see `HandModel.forward`.
+    def pose_joints(self, global_orient: torch.Tensor, hand_pose: torch.Tensor,
+                    shape: torch.Tensor) -> PosedJoints:
+        """Pose the joints; see `HandModel.pose_joints`.
 
         Args:
             global_orient: (B, 3, 3) rotation about the wrist.
@@ -93,23 +105,24 @@ class OpenHandLayer(HandModel):
             shape: (B, 4) coefficients, see the module docstring.
 
         Returns:
-            HandMeshOutput with joints (B, 21, 3) MediaPipe order and vertices (B, V, 3), mm.
+            PosedJoints: joints (B, 21, 3) MediaPipe order, mm; skinning (B, 16, 12) the bones'
+            rigid transforms (`dirnet.hand.lbs.bone_transforms`) before the overall scale.
         """
-        B = hand_pose.shape[0]
-        lin = shape[:, 1:]
-        v_shaped = self.v_template + (lin @ self.vertex_shape_dirs.flatten(0, 1).T).view(B, -1, 3)
-        joints21 = self.rest_joints + (lin @ self.joint_shape_dirs.flatten(0, 1).T).view(B, -1, 3)
-        rot = batch_rodrigues(hand_pose.reshape(-1, 3)).view(B, 15, 3, 3)
+        joints21 = _shape_blend(self.rest_joints, self.joint_shape_dirs, shape)
+        rot = batch_rodrigues(hand_pose.reshape(-1, 3)).view(-1, 15, 3, 3)
         rot_mats = torch.cat([global_orient.unsqueeze(1), rot], dim=1)
-        verts, posed, transforms = lbs(rot_mats, v_shaped, joints21[:, self._lbs_index], self.parents,
-                                       self.weights)
+        posed, transforms = batch_rigid_transform(rot_mats, joints21[:, self._lbs_index], self.parents)
         # Fingertips follow their distal bone rigidly.
         tip_rest = joints21[:, self._tip_index]
         tip_tf = transforms[:, _TIP_BONES]
         tips = (tip_tf[..., :3, :3] @ tip_rest.unsqueeze(-1)).squeeze(-1) + tip_tf[..., :3, 3]
         joints = torch.cat([posed, tips], dim=1)[:, self._to_mediapipe]
-        scale = torch.exp(shape[:, :1]).unsqueeze(-1)
-        return HandMeshOutput(joints=joints * scale, vertices=verts * scale)
+        return PosedJoints(joints=joints * _scale(shape), skinning=bone_transforms(transforms))
+
+    def skin(self, skinning: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        """(B, V, 3) vertices, mm: the shaped template skinned by `pose_joints`' bone transforms."""
+        v_shaped = _shape_blend(self.v_template, self.vertex_shape_dirs, shape)
+        return blend_skinning(skinning, v_shaped, self.weights) * _scale(shape)
 
     def angles_to_pose(self, angles: torch.Tensor) -> torch.Tensor:
         """Anatomical angles to hand_pose (see `dirnet.hand.poses`).

@@ -92,7 +92,10 @@ class DIRNet(nn.Module):
         return h if self.readout is None else h + self.readout(refined)
 
     def forward_head(self, refined: torch.Tensor) -> LoopOutput:
-        """Pose predictor, hand model, weak-perspective projection, uncertainty and gate."""
+        """Pose predictor, hand model joints, weak-perspective projection, uncertainty and gate.
+
+        The mesh is left out (vertices None): `forward_mesh` makes it for the passes that need it.
+        """
         h = self.summarize(refined)
         pose, shape, rot6d, trans, log_scale = self.pose_head(h)
         alpha2d, alpha3d, f = self.var_head(h)
@@ -100,11 +103,16 @@ class DIRNet(nn.Module):
         rotation = rot6d_to_matrix(rot6d + self.identity_6d)
         scale = self.cfg.scale_prior * (res / REFERENCE_RES) * torch.exp(log_scale.squeeze(-1))
         trans = res * (0.5 + 0.5 * trans)
-        mesh = self.hand(rotation, pose.view(-1, 15, 3), shape)
+        posed = self.hand.pose_joints(rotation, pose.view(-1, 15, 3), shape)
         return LoopOutput(
-            joints2d=weak_perspective(mesh.joints, scale, trans), joints3d=mesh.joints,
-            vertices=mesh.vertices, alpha2d=alpha2d, alpha3d=alpha3d, gate_logits=self.gate(f),
-            gate_input=f, pose=pose.view(-1, 15, 3), shape=shape, rotation=rotation, scale=scale, trans=trans)
+            joints2d=weak_perspective(posed.joints, scale, trans), joints3d=posed.joints,
+            alpha2d=alpha2d, alpha3d=alpha3d, gate_logits=self.gate(f), gate_input=f,
+            pose=pose.view(-1, 15, 3), shape=shape, rotation=rotation, scale=scale, trans=trans,
+            skinning=posed.skinning)
+
+    def forward_mesh(self, out: LoopOutput) -> torch.Tensor:
+        """(B, V, 3) vertices of a pass's hand, mm, the frame of its joints3d."""
+        return self.hand.skin(out.skinning, out.shape)
 
     def forward(self, images: torch.Tensor, num_loops: int | None = None) -> list[LoopOutput]:
         """Run every loop for the whole batch (training, deep supervision over loops, Eq. 12).
@@ -113,7 +121,7 @@ class DIRNet(nn.Module):
             images: (B, 3, R, R) float RGB in [0, 1].
             num_loops: refiner passes, default cfg.max_loops.
         Returns:
-            One LoopOutput per loop.
+            One LoopOutput per loop, without vertices (see forward_mesh).
         """
         return forward_loops(self, images, num_loops)
 

@@ -4,11 +4,15 @@ A staged model runs FE once, then the refiner (RF) per loop and the heads on eac
 with the attention map (AMG) between loops. `DIRNet` implements it for training and eager
 inference, `dirnet.runtime.FastDIRNet` for the folded fast path; `dirnet.exits.run_with_exits`,
 evaluation and gate training drive either through this interface only.
+
+The heads pose the hand model's joints every loop but not its mesh, which is made once per sample
+from the loop the sample exits at (`with_mesh`): skinning the mesh every loop cost about 15% of a
+loop on the CPU (docs/PERFORMANCE.md, "The mesh only at the exit loop").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import torch
 
@@ -16,7 +20,7 @@ if TYPE_CHECKING:
     from ..config import DIRNetConfig
     from ..hand.base import HandModel
 
-__all__ = ["LoopOutput", "StagedModel", "forward_loops"]
+__all__ = ["LoopOutput", "StagedModel", "forward_loops", "with_mesh"]
 
 
 @dataclass
@@ -24,16 +28,17 @@ class LoopOutput:
     """Everything one refiner pass predicts for a batch.
 
     joints2d: (B, 21, 2) pixels of the network input. joints3d: (B, 21, 3) mm, camera axes,
-    wrist-relative. vertices: (B, V, 3) mm, same frame. alpha2d: (B, 21, 2) log sigma^2 in
+    wrist-relative. alpha2d: (B, 21, 2) log sigma^2 in
     (224-px-crop pixels)^2. alpha3d: (B, 21, 3) log sigma^2 in mm^2. gate_logits: (B, 2) for
     (EXIT, CONTINUE). gate_input: (B, fc_dim) f = Psi_var1(h), the gate's input (Sec. 4.2), which
     gate training caches. pose: (B, 15, 3) axis-angle; shape: (B, num_shape); rotation:
-    (B, 3, 3); scale: (B,) px/mm; trans: (B, 2) px (the wrist's 2D position).
+    (B, 3, 3); scale: (B,) px/mm; trans: (B, 2) px (the wrist's 2D position). skinning: (B, ...)
+    the hand model's skinning state (`HandModel.pose_joints`). vertices: (B, V, 3) mm, the frame of
+    joints3d, or None where the mesh was not made (`with_mesh` makes it).
     """
 
     joints2d: torch.Tensor
     joints3d: torch.Tensor
-    vertices: torch.Tensor
     alpha2d: torch.Tensor
     alpha3d: torch.Tensor
     gate_logits: torch.Tensor
@@ -43,10 +48,16 @@ class LoopOutput:
     rotation: torch.Tensor
     scale: torch.Tensor
     trans: torch.Tensor
+    skinning: torch.Tensor
+    vertices: torch.Tensor | None = None
+
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "LoopOutput":
+        """The same fields with `fn` applied to each tensor (vertices stay None when absent)."""
+        return LoopOutput(**{k: None if v is None else fn(v) for k, v in vars(self).items()})
 
     def index(self, idx: torch.Tensor) -> "LoopOutput":
         """The same fields for a subset of the batch."""
-        return LoopOutput(**{k: v[idx] for k, v in vars(self).items()})
+        return self.apply(lambda v: v[idx])
 
 
 class StagedModel(Protocol):
@@ -78,7 +89,11 @@ class StagedModel(Protocol):
         ...
 
     def forward_head(self, refined: torch.Tensor) -> LoopOutput:
-        """Pose, hand model, uncertainty and gate of one pass."""
+        """Pose, hand model joints, uncertainty and gate of one pass (vertices None)."""
+        ...
+
+    def forward_mesh(self, out: LoopOutput) -> torch.Tensor:
+        """(B, V, 3) vertices of a pass's hand, from its skinning state and shape."""
         ...
 
 
@@ -91,7 +106,7 @@ def forward_loops(model: StagedModel, images: torch.Tensor, num_loops: int | Non
         images: (B, 3, R, R) float RGB in [0, 1].
         num_loops: refiner passes, default cfg.max_loops.
     Returns:
-        One LoopOutput per pass.
+        One LoopOutput per pass, without vertices (see `with_mesh`).
     Raises:
         ValueError: num_loops outside 1..cfg.max_loops.
     """
@@ -106,3 +121,8 @@ def forward_loops(model: StagedModel, images: torch.Tensor, num_loops: int | Non
         if loop + 1 < num_loops:
             attention = model.attention(refined)
     return outputs
+
+
+def with_mesh(model: StagedModel, out: LoopOutput) -> LoopOutput:
+    """`out` with its vertices (made by `model.forward_mesh`), for the passes whose mesh is used."""
+    return replace(out, vertices=model.forward_mesh(out))

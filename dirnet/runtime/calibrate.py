@@ -39,7 +39,8 @@ from .accuracy import accuracy_figures, compare_precisions
 from .engine import FastDIRNet, configure_threads, images_to_tensor
 from .onnx import create_session, stage_graphs
 from .timing import interleaved_medians
-from .quantize import STAGE_KINDS, Int8Plan, calibrate, plan_path, stage_inputs, stage_kind, weights_digest
+from .quantize import (STAGE_KINDS, Int8Plan, calibrate, plan_path, quantizable, stage_inputs, stage_kind,
+                       weights_digest)
 
 __all__ = ["CalibrateConfig", "StageTiming", "stage_timings", "choose_plan", "run_calibration", "summary",
            "main"]
@@ -84,7 +85,7 @@ def stage_timings(graphs, quantized, feeds, reps: int) -> list[StageTiming]:
         reps: timed calls of each.
     """
     calls, names = [], []
-    for graph, qgraph in zip(graphs, quantized):
+    for graph, qgraph in zip(quantizable(graphs), quantizable(quantized)):
         feed = {k: v[:1] for k, v in feeds[graph.name][0].items()}
         for precision, g in (("fp32", graph), ("int8", qgraph)):
             session = create_session(g.model)

@@ -8,7 +8,10 @@ Every stage of `InferenceStages` becomes its own graph with a dynamic batch axis
     refine_l  features, attention (l >= 1)                 -> refined
     attention refined                                      -> attention (B, C, R/8, R/8) in [0, 1]
     head      refined                                      -> HEAD_OUTPUTS (LoopOutput's fields,
-              including the hand model's joints and mesh, the uncertainty and the gate logits)
+              including the hand model's joints and skinning state, the uncertainty and the gate
+              logits; not the mesh)
+    mesh      MESH_INPUTS (skinning, shape)                -> vertices (B, V, 3), run once for the
+              loop each sample exits at
 
 The graphs are made with PyTorch's TorchScript-based exporter (`dynamo=False`): on this 2-core CPU
 it exports a stage in under a second where the torch.export-based exporter takes 9-22 s, and both
@@ -25,7 +28,7 @@ import torch
 from torch import nn
 
 from ..models.dirnet import DIRNet
-from .stages import HEAD_OUTPUTS, InferenceStages
+from .stages import HEAD_OUTPUTS, MESH_INPUTS, InferenceStages
 
 __all__ = ["OPSET", "StageGraph", "stage_graphs", "create_session"]
 
@@ -36,7 +39,7 @@ OPSET = 17
 class StageGraph:
     """One exported stage.
 
-    name: "features", "refine_<l>", "attention" or "head".
+    name: "features", "refine_<l>", "attention", "head" or "mesh".
     inputs, outputs: tensor names, in call order.
     model: serialized ONNX ModelProto.
     """
@@ -67,7 +70,7 @@ def stage_graphs(model: DIRNet | InferenceStages, batch: int = 2) -> list[StageG
         model: a DIRNet (folded here) or its InferenceStages.
         batch: batch size of the example inputs used for tracing; the batch axis stays dynamic.
     Returns:
-        features, refine_0 .. refine_{max_loops-1}, attention, head, in that order.
+        features, refine_0 .. refine_{max_loops-1}, attention, head, mesh, in that order.
     """
     stages = model if isinstance(model, InferenceStages) else InferenceStages(model)
     stages = stages.cpu().eval()
@@ -87,6 +90,10 @@ def stage_graphs(model: DIRNet | InferenceStages, batch: int = 2) -> list[StageG
                              _export(stages.attention, (refined,), ("refined",), ("attention",))))
     graphs.append(StageGraph("head", ("refined",), HEAD_OUTPUTS,
                              _export(stages.head, (refined,), ("refined",), HEAD_OUTPUTS)))
+    head = dict(zip(HEAD_OUTPUTS, stages.head(refined)))
+    mesh_args = tuple(head[name] for name in MESH_INPUTS)
+    graphs.append(StageGraph("mesh", MESH_INPUTS, ("vertices",),
+                             _export(stages.mesh, mesh_args, MESH_INPUTS, ("vertices",))))
     return graphs
 
 

@@ -32,9 +32,11 @@ from ..io import write_text_atomic
 from ..weights import checkpoint_paths
 from .onnx import StageGraph, create_session
 
-__all__ = ["STAGE_KINDS", "PRECISIONS", "stage_kind", "stage_inputs", "calibrate", "graph_ranges", "quantize_graph",
-           "Int8Plan", "plan_path", "load_plan", "weights_digest"]
+__all__ = ["STAGE_KINDS", "PRECISIONS", "stage_kind", "quantizable", "stage_inputs", "calibrate", "graph_ranges",
+           "quantize_graph", "Int8Plan", "plan_path", "load_plan", "weights_digest"]
 
+# The stages that can run in int8. Not "mesh": it is only the hand model's skinning (exact geometry,
+# see below), once per crop.
 STAGE_KINDS = ("features", "refine", "attention", "head")
 # fp32 everywhere; int8 for the stages of the weights' plan; "auto": int8 when a plan is shipped.
 PRECISIONS = ("auto", "fp32", "int8")
@@ -46,6 +48,11 @@ _HEAD_LAYERS = ("/pose_head/", "/var_head/", "/gate/", "/readout/")
 def stage_kind(name: str) -> str:
     """"refine" for every "refine_<l>" graph, else the graph's own name."""
     return "refine" if name.startswith("refine_") else name
+
+
+def quantizable(graphs: Sequence[StageGraph]) -> list[StageGraph]:
+    """The graphs of STAGE_KINDS, in order (every stage graph but the mesh)."""
+    return [g for g in graphs if stage_kind(g.name) in STAGE_KINDS]
 
 
 def weights_digest(model) -> str:
@@ -62,13 +69,14 @@ def stage_inputs(graphs: Sequence[StageGraph], images: np.ndarray, batch: int = 
     """The feeds every stage graph gets when the fp32 graphs run all loops on `images`.
 
     Args:
-        graphs: fp32 `stage_graphs` (features, refine_0.., attention, head).
+        graphs: fp32 `stage_graphs` (features, refine_0.., attention, head, mesh).
         images: (N, 3, R, R) float32 RGB in [0, 1].
         batch: images per feed.
     Returns:
-        graph name -> list of feed dicts (input name -> array); attention and head get every loop's.
+        graph name -> list of feed dicts (input name -> array), for the `quantizable` graphs;
+        attention and head get every loop's.
     """
-    by_name = {g.name: g for g in graphs}
+    by_name = {g.name: g for g in quantizable(graphs)}
     sessions = {name: create_session(g.model) for name, g in by_name.items()}
     loops = sum(1 for name in by_name if name.startswith("refine_"))
     feeds: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in by_name}

@@ -10,8 +10,9 @@ export, and they keep DIRNet's stage split, so the exit loop stays outside every
 
     features = features(images)                       once per crop
     refined_l = refiners[l](features[, attention])    every loop
-    outputs_l = head(refined_l)                       every loop (pose, hand, uncertainty, gate)
+    outputs_l = head(refined_l)                       every loop (pose, joints, uncertainty, gate)
     attention = attention(refined_l)                  only when a sample continues
+    vertices = mesh(skinning, shape)                  once, of the loop each sample exits at
 """
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ from ..models.blocks import BasicBlock
 from ..models.dirnet import DIRNet
 from ..models.staged import LoopOutput
 
-__all__ = ["fold_conv_bn", "FoldedBlock", "FeatureStage", "RefineStage", "HeadStage",
-           "InferenceStages", "HEAD_OUTPUTS"]
+__all__ = ["fold_conv_bn", "FoldedBlock", "FeatureStage", "RefineStage", "HeadStage", "MeshStage",
+           "InferenceStages", "HEAD_OUTPUTS", "MESH_INPUTS"]
 
-# Outputs of HeadStage, in LoopOutput's field order.
-HEAD_OUTPUTS: tuple[str, ...] = tuple(f.name for f in fields(LoopOutput))
+# Outputs of HeadStage, in LoopOutput's field order: all but the mesh, which MeshStage makes.
+HEAD_OUTPUTS: tuple[str, ...] = tuple(f.name for f in fields(LoopOutput) if f.name != "vertices")
+# Inputs of MeshStage: the LoopOutput fields DIRNet.forward_mesh reads.
+MESH_INPUTS: tuple[str, ...] = ("skinning", "shape")
 
 
 @torch.no_grad()
@@ -104,7 +107,7 @@ class HeadStage(nn.Module):
     """forward_head as a flat tuple of tensors (HEAD_OUTPUTS order), so it can be traced/exported.
 
     The head has no BatchNorm; it runs the model's own pose, uncertainty and gate layers and the
-    hand model (joints and mesh), unchanged.
+    hand model's joints, unchanged.
     """
 
     def __init__(self, model: DIRNet):
@@ -114,6 +117,17 @@ class HeadStage(nn.Module):
     def forward(self, refined: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model.forward_head(refined)
         return tuple(getattr(out, name) for name in HEAD_OUTPUTS)
+
+
+class MeshStage(nn.Module):
+    """forward_mesh on MESH_INPUTS tensors: the hand's vertices from a head's skinning state."""
+
+    def __init__(self, model: DIRNet):
+        super().__init__()
+        self.hand = model.hand
+
+    def forward(self, skinning: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        return self.hand.skin(skinning, shape)
 
 
 class InferenceStages(nn.Module):
@@ -128,6 +142,7 @@ class InferenceStages(nn.Module):
         refiners: one RefineStage per loop index 0..cfg.max_loops-1.
         attention: the model's attention map generator (no BatchNorm to fold).
         head: HeadStage.
+        mesh: MeshStage.
     """
 
     def __init__(self, model: DIRNet):
@@ -138,4 +153,5 @@ class InferenceStages(nn.Module):
         self.refiners = nn.ModuleList(RefineStage(model, l) for l in range(model.cfg.max_loops))
         self.attention = model.feedback
         self.head = HeadStage(model)
+        self.mesh = MeshStage(model)
         self.eval()

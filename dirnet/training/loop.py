@@ -26,6 +26,7 @@ from ..config import TrainConfig
 from ..hand import create_hand_model
 from ..io import atomic_write
 from ..models.dirnet import DIRNet
+from ..models.staged import LoopOutput
 from ..weights import load_checkpoint, read_metadata, save_checkpoint
 from .data import TrainData
 from .losses import LossTargets, LossWeights, total_loss
@@ -356,7 +357,6 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
     return loss, per_loop
 
 
-def _float(out):
+def _float(out: LoopOutput) -> LoopOutput:
     """Losses in float32 even when the forward ran under bf16 autocast."""
-    from dataclasses import fields as dc_fields
-    return type(out)(**{f.name: getattr(out, f.name).float() for f in dc_fields(out)})
+    return out.apply(torch.Tensor.float)
