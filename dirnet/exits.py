@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .exit_policy import ExitPolicy
-from .models.staged import LoopOutput, StagedModel, with_mesh
+from .models.staged import LoopOutput, StagedModel, with_joints, with_mesh
 
 __all__ = ["ExitResult", "exit_probability", "mean_variance", "exit_decision", "run_with_exits", "exit_loops"]
 
@@ -86,8 +86,9 @@ def run_with_exits(model: StagedModel, images: torch.Tensor, policy: ExitPolicy,
                    generator: torch.Generator | None = None) -> ExitResult:
     """Inference with per-sample dynamic exits.
 
-    Every loop runs the heads without the hand's mesh; the mesh is made once, for the loop each
-    sample exits at, in one call for the whole batch.
+    Every loop runs only the heads' regressors, which the exit decision reads. After the last loop
+    the hand model poses the joints of every loop run, all in one call (`with_joints`), and makes
+    the mesh of the loop each sample exits at, in one call for the whole batch (`with_mesh`).
 
     Args:
         model: a staged model (a DIRNet in eval mode, or a FastDIRNet).
@@ -101,40 +102,54 @@ def run_with_exits(model: StagedModel, images: torch.Tensor, policy: ExitPolicy,
     active = torch.arange(batch, device=images.device)
     survival = torch.ones(batch, device=images.device)  # of the active samples
     loops = torch.zeros(batch, dtype=torch.long, device=images.device)
-    trace: dict[str, list[torch.Tensor]] = {k: [] for k in ("joints2d", "joints3d", "alpha2d", "alpha3d", "exit_prob")}
-    finals: list[tuple[torch.Tensor, LoopOutput]] = []
+    # Per loop run: its outputs, P(EXIT), the batch indices it ran on, and the samples that exited
+    # there (batch indices, and rows of its outputs; None: all of them).
+    outputs: list[LoopOutput] = []
+    p_exits: list[torch.Tensor] = []
+    actives: list[torch.Tensor] = []
+    exits: list[tuple[int, torch.Tensor, torch.Tensor | None]] = []
     attention = None
     for loop in range(max_loops):
-        # While no sample has exited (always, at batch 1) the batch is used as is: the index copies
-        # and NaN-filled traces below are a third of a crop's time at batch 1 on a small CPU.
+        # While no sample has exited (always, at batch 1) the batch is used as is: index copies
+        # are a noticeable part of a crop's time at batch 1 on a small CPU.
         everyone = active.numel() == batch
         refined = model.forward_refine(features if everyone else features[active], loop, attention)
         out = model.forward_head(refined)
         p_exit = exit_probability(out.gate_logits, policy.tau_gate)
-        for key, value in (("joints2d", out.joints2d), ("joints3d", out.joints3d), ("alpha2d", out.alpha2d),
-                           ("alpha3d", out.alpha3d), ("exit_prob", p_exit)):
-            if not everyone:
-                full = value.new_full((batch,) + value.shape[1:], float("nan"))
-                full[active] = value
-                value = full
-            trace[key].append(value)
+        outputs.append(out)
+        p_exits.append(p_exit)
+        actives.append(active)
         loops[active] = loop + 1
 
         done, survival = exit_decision(policy, loop, max_loops, mean_variance(out), p_exit, survival,
                                        generator)
         exited = int(done.sum())
         if exited == done.numel():
-            finals.append((active, out))
+            exits.append((loop, active, None))
             break
         if exited:
-            finals.append((active[done], out.index(done)))
+            exits.append((loop, active[done], done))
         keep = ~done
         active, survival = active[keep], survival[keep]
         attention = model.attention(refined[keep])
 
+    outputs = with_joints(model, outputs)
+    finals = [(idx, outputs[loop] if rows is None else outputs[loop].index(rows)) for loop, idx, rows in exits]
     final = with_mesh(model, _merge_exits(finals, batch))
-    stacked = {k: torch.stack(v) for k, v in trace.items()}
-    return ExitResult(final=final, loops=loops, **stacked)
+    trace = {key: torch.stack([_scatter(getattr(out, key), active, batch) for out, active in zip(outputs, actives)])
+             for key in ("joints2d", "joints3d", "alpha2d", "alpha3d")}
+    exit_prob = torch.stack([_scatter(p, active, batch) for p, active in zip(p_exits, actives)])
+    return ExitResult(final=final, loops=loops, exit_prob=exit_prob, **trace)
+
+
+def _scatter(value: torch.Tensor, active: torch.Tensor, batch: int) -> torch.Tensor:
+    """(batch, ...) with `value`'s rows at the batch indices `active` and NaN elsewhere (`value`
+    itself when every sample is active)."""
+    if active.numel() == batch:
+        return value
+    full = value.new_full((batch,) + value.shape[1:], float("nan"))
+    full[active] = value
+    return full
 
 
 def _merge_exits(finals: list[tuple[torch.Tensor, LoopOutput]], batch: int) -> LoopOutput:
@@ -149,9 +164,7 @@ def _merge_exits(finals: list[tuple[torch.Tensor, LoopOutput]], batch: int) -> L
     order = torch.cat([idx for idx, _ in finals])
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(order.numel(), device=order.device)
-    merged = {k: torch.cat([getattr(o, k) for _, o in finals])[inverse]
-              for k, v in vars(finals[0][1]).items() if v is not None}
-    return LoopOutput(**merged)
+    return LoopOutput.cat([out for _, out in finals]).index(inverse)
 
 
 def exit_loops(policy: ExitPolicy, mean_var: np.ndarray, gate_logits: np.ndarray | None = None

@@ -1,8 +1,9 @@
 """Export DIR-Net's inference stages to ONNX (`python -m dirnet.export --out DIR [--weights W]`).
 
 Writes one graph per stage (see `dirnet.runtime.onnx`: features, refine_0..refine_{L-1} with each
-loop's BatchNorms folded, attention, head with the hand model's joints, uncertainty and gate logits,
-and mesh, the hand's vertices from the head's skinning state and shape), all
+loop's BatchNorms folded, attention, head with the pose parameters, uncertainty and gate logits,
+joints, the hand model's joints and skinning state from the head's pose parameters, and mesh, the
+hand's vertices from that skinning state and shape), all
 with a dynamic batch axis, plus `manifest.json` describing inputs, outputs and the exit loop that
 a runtime must drive between them. Each graph is checked against PyTorch in ONNX Runtime before
 the command reports success.
@@ -24,7 +25,7 @@ import torch
 from .cli import EXIT_USAGE, configure_logging, fail
 from .exit_policy import EXIT_MODES
 from .runtime.onnx import OPSET, StageGraph, create_session, stage_graphs
-from .runtime.stages import HEAD_OUTPUTS, MESH_INPUTS, InferenceStages
+from .runtime.stages import HEAD_OUTPUTS, JOINTS_INPUTS, JOINTS_OUTPUTS, MESH_INPUTS, InferenceStages
 from .io import write_bytes_atomic, write_text_atomic
 
 __all__ = ["ExportConfig", "export_onnx", "check_graph", "MANIFEST_FORMAT", "main"]
@@ -38,8 +39,10 @@ _EXIT_LOOP = (
     "else refine_l(features, attention); out = head(refined); exit per sample by the policy "
     "(variance: mean(exp(alpha2d), exp(alpha3d)) < tau_var; gate: P(EXIT) = softmax(gate_logits / "
     "tau_gate)[:, 0], exit once prod(1 - P(EXIT)) <= 0.5 or by sampling); samples that continue get "
-    "attention = attention(refined) and leave the batch when they exit; the mesh is made once per "
-    "sample, vertices = mesh(skinning, shape) of the head outputs of the loop it exited at.")
+    "attention = attention(refined) and leave the batch when they exit; after the last loop the joints "
+    "of every loop run are posed in one call, joints2d, joints3d, skinning = joints(pose, shape, rotation, "
+    "scale, trans) on the head outputs of all loops concatenated along the batch axis, and the mesh is "
+    "made once per sample, vertices = mesh(skinning, shape) of the loop it exited at.")
 
 
 @dataclass
@@ -60,8 +63,10 @@ def _stage_inputs(stages: InferenceStages, batch: int, seed: int = 1) -> dict[st
     refined = stages.refiners[0](features)
     attention = stages.attention(refined)
     head = dict(zip(HEAD_OUTPUTS, stages.head(refined)))
-    inputs = {"features": {"images": images}, "attention": {"refined": refined},
-              "head": {"refined": refined}, "mesh": {name: head[name] for name in MESH_INPUTS}}
+    joints = {name: head[name] for name in JOINTS_INPUTS}
+    head |= dict(zip(JOINTS_OUTPUTS, stages.joints(*joints.values())))
+    inputs = {"features": {"images": images}, "attention": {"refined": refined}, "head": {"refined": refined},
+              "joints": joints, "mesh": {name: head[name] for name in MESH_INPUTS}}
     for loop in range(stages.cfg.max_loops):
         inputs[f"refine_{loop}"] = ({"features": features} if loop == 0
                                     else {"features": features, "attention": attention})
@@ -86,7 +91,7 @@ def check_graph(graph: StageGraph | str | Path, stages: InferenceStages, name: s
     session = create_session(graph.model if isinstance(graph, StageGraph) else str(graph))
     feeds = _stage_inputs(stages, batch)[name]
     module = {"features": stages.features, "attention": stages.attention, "head": stages.head,
-              "mesh": stages.mesh}.get(name)
+              "joints": stages.joints, "mesh": stages.mesh}.get(name)
     if module is None:
         module = stages.refiners[int(name.split("_")[1])]
     expected = module(*feeds.values())

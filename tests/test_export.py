@@ -11,7 +11,7 @@ from dirnet.config import DIRNetConfig
 from dirnet.export import MANIFEST_FORMAT, export_onnx, main
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import DIRNet
-from dirnet.runtime.stages import HEAD_OUTPUTS
+from dirnet.runtime.stages import HEAD_OUTPUTS, JOINTS_INPUTS, JOINTS_OUTPUTS
 from dirnet.weights import save_checkpoint
 from tests.conftest import assert_rel_close, randomize
 
@@ -39,11 +39,13 @@ def _run(path, **feeds: torch.Tensor) -> list[torch.Tensor]:
 def test_manifest_lists_every_stage(model, exported):
     out, manifest = exported
     loops = model.cfg.max_loops
-    names = ["features"] + [f"refine_{l}" for l in range(loops)] + ["attention", "head", "mesh"]
+    names = ["features"] + [f"refine_{l}" for l in range(loops)] + ["attention", "head", "joints", "mesh"]
     assert list(manifest["stages"]) == names
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk["format"] == MANIFEST_FORMAT and on_disk["config"] == model.cfg.to_dict()
     assert [o["name"] for o in on_disk["stages"]["head"]["outputs"]] == list(HEAD_OUTPUTS)
+    assert [o["name"] for o in on_disk["stages"]["joints"]["inputs"]] == list(JOINTS_INPUTS)
+    assert [o["name"] for o in on_disk["stages"]["joints"]["outputs"]] == list(JOINTS_OUTPUTS)
     assert on_disk["stages"]["refine_1"]["inputs"][0]["shape"] == ["batch", 32, RES // 8, RES // 8]
     for stage in on_disk["stages"].values():
         assert (out / stage["file"]).is_file()
@@ -67,8 +69,12 @@ def test_onnx_stages_match_eager_model(model, exported):
         head = model.forward_head(refined)
         for name, value in zip(HEAD_OUTPUTS, _run(out / "head.onnx", refined=refined)):
             assert_rel_close(value, getattr(head, name))
-        (got,) = _run(out / "mesh.onnx", skinning=head.skinning, shape=head.shape)
-        assert_rel_close(got, model.forward_mesh(head))
+        posed = model.forward_joints(head)
+        joints = _run(out / "joints.onnx", **{name: getattr(head, name) for name in JOINTS_INPUTS})
+        for name, value in zip(JOINTS_OUTPUTS, joints):
+            assert_rel_close(value, posed[name])
+        (got,) = _run(out / "mesh.onnx", skinning=posed["skinning"], shape=head.shape)
+        assert_rel_close(got, model.hand.skin(posed["skinning"], head.shape))
         attention = model.attention(refined)
         (got,) = _run(out / "attention.onnx", refined=refined)
         assert_rel_close(got, attention)
@@ -79,7 +85,7 @@ def test_cli_exports_a_checkpoint(model, tmp_path, capsys):
     assert main(["--out", str(tmp_path / "out"), "--weights", str(tmp_path / "ckpt")]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["trained"] is True and manifest["defaults"]["exit_mode"] == "variance"
-    assert "wrote 8 graphs" in capsys.readouterr().err
+    assert "wrote 9 graphs" in capsys.readouterr().err
     assert not list((tmp_path / "out").glob(".*tmp*"))
 
 

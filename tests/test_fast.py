@@ -8,11 +8,13 @@ import torch
 from dirnet.config import DIRNetConfig
 from dirnet.estimator import Estimator
 from dirnet.exit_policy import ExitPolicy
-from dirnet.exits import mean_variance, run_with_exits
+from dirnet.exits import exit_loops, mean_variance, run_with_exits
+from dirnet.geometry import weak_perspective
 from dirnet.hand import create_hand_model
 from dirnet.models.dirnet import DIRNet
+from dirnet.models.staged import with_joints
 from dirnet.runtime import BACKENDS, FastDIRNet, cache_key, fold_conv_bn, images_to_tensor
-from dirnet.runtime.stages import HEAD_OUTPUTS
+from dirnet.runtime.stages import HEAD_OUTPUTS, JOINTS_OUTPUTS
 from tests.conftest import assert_rel_close, randomize
 
 RES = 128
@@ -76,7 +78,11 @@ def test_every_stage_and_loop_matches_eager(model, fast, images, backend):
         want, got = model.forward_head(refined), engine.forward_head(refined)
         for name in HEAD_OUTPUTS:
             assert_rel_close(getattr(got, name), getattr(want, name))
-        assert got.vertices is None  # the mesh is a stage of its own, run for the exit loop only
+        # The hand model's joints and mesh are stages of their own, run after the exit loop.
+        assert got.joints3d is None and got.skinning is None and got.vertices is None
+        (want,), (got,) = with_joints(model, [want]), with_joints(engine, [got])
+        for name in JOINTS_OUTPUTS:
+            assert_rel_close(getattr(got, name), getattr(want, name))
         assert_rel_close(engine.forward_mesh(got), model.forward_mesh(want))
         attention = model.attention(refined)
         assert_rel_close(engine.attention(refined), attention)
@@ -101,12 +107,46 @@ def test_exits_match_eager(model, fast, images, backend, mode):
     assert torch.equal(got.loops, want.loops)
     if mode != "none":
         assert len(set(want.loops.tolist())) > 1, "the policy should split the batch"
-    for name in HEAD_OUTPUTS + ("vertices",):
+    for name in HEAD_OUTPUTS + JOINTS_OUTPUTS + ("vertices",):
         assert_rel_close(getattr(got.final, name), getattr(want.final, name))
     for name in ("joints2d", "joints3d", "alpha2d", "alpha3d", "exit_prob"):
         a, b = getattr(got, name), getattr(want, name)
         assert torch.equal(a.isnan(), b.isnan())
         assert_rel_close(a.nan_to_num(), b.nan_to_num())
+
+
+@pytest.mark.parametrize("runner", ("eager",) + BACKENDS)
+@pytest.mark.parametrize("mode", ["none", "variance", "gate"])
+@torch.no_grad()
+def test_joints_posed_after_the_loop_match_posing_every_loop(model, fast, images, runner, mode):
+    """run_with_exits poses the joints of every loop run in one call after the exit loop; the
+    reference poses each loop's hand on its own as it runs (joints and mesh, the hand model's full
+    forward), for the whole batch, and replays the exits (exit_loops)."""
+    policy = _thresholds(model, images)[mode]
+    got = run_with_exits(model if runner == "eager" else fast[runner], images, policy)
+    features, attention, reference = model.forward_features(images), None, []
+    for loop in range(min(policy.max_loops, model.cfg.max_loops)):
+        refined = model.forward_refine(features, loop, attention)
+        head = model.forward_head(refined)
+        hand = model.hand(head.rotation, head.pose, head.shape)
+        reference.append((head, weak_perspective(hand.joints, head.scale, head.trans), hand))
+        attention = model.attention(refined)
+    loops = exit_loops(policy, torch.stack([mean_variance(h) for h, _, _ in reference]).numpy(),
+                       torch.stack([h.gate_logits for h, _, _ in reference]).numpy())
+    assert got.loops.tolist() == loops.tolist()
+    assert got.joints2d.shape[0] == loops.max()
+    for i, n in enumerate(loops.tolist()):
+        for loop, (head, joints2d, hand) in enumerate(reference[:n]):
+            assert_rel_close(got.joints2d[loop, i], joints2d[i])
+            assert_rel_close(got.joints3d[loop, i], hand.joints[i])
+            assert_rel_close(got.alpha2d[loop, i], head.alpha2d[i])
+            assert_rel_close(got.alpha3d[loop, i], head.alpha3d[i])
+        assert got.joints2d[n:, i].isnan().all() and got.joints3d[n:, i].isnan().all()
+        head, joints2d, hand = reference[n - 1]
+        assert_rel_close(got.final.joints2d[i], joints2d[i])
+        assert_rel_close(got.final.joints3d[i], hand.joints[i])
+        assert_rel_close(got.final.vertices[i], hand.vertices[i])
+        assert_rel_close(got.final.alpha3d[i], head.alpha3d[i])
 
 
 def test_run_accepts_uint8_crops(model, fast):

@@ -92,23 +92,28 @@ class DIRNet(nn.Module):
         return h if self.readout is None else h + self.readout(refined)
 
     def forward_head(self, refined: torch.Tensor) -> LoopOutput:
-        """Pose predictor, hand model joints, weak-perspective projection, uncertainty and gate.
+        """Pose predictor, weak-perspective camera, uncertainty and gate: the regressors only.
 
-        The mesh is left out (vertices None): `forward_mesh` makes it for the passes that need it.
+        The hand model is left out (joints, skinning and vertices None): `forward_joints` poses the
+        joints, for many passes in one call, and `forward_mesh` makes the mesh of the passes that
+        need it.
         """
         h = self.summarize(refined)
         pose, shape, rot6d, trans, log_scale = self.pose_head(h)
         alpha2d, alpha3d, f = self.var_head(h)
         res = self.cfg.input_res
-        rotation = rot6d_to_matrix(rot6d + self.identity_6d)
         scale = self.cfg.scale_prior * (res / REFERENCE_RES) * torch.exp(log_scale.squeeze(-1))
-        trans = res * (0.5 + 0.5 * trans)
-        posed = self.hand.pose_joints(rotation, pose.view(-1, 15, 3), shape)
         return LoopOutput(
-            joints2d=weak_perspective(posed.joints, scale, trans), joints3d=posed.joints,
             alpha2d=alpha2d, alpha3d=alpha3d, gate_logits=self.gate(f), gate_input=f,
-            pose=pose.view(-1, 15, 3), shape=shape, rotation=rotation, scale=scale, trans=trans,
-            skinning=posed.skinning)
+            pose=pose.view(-1, 15, 3), shape=shape, rotation=rot6d_to_matrix(rot6d + self.identity_6d),
+            scale=scale, trans=res * (0.5 + 0.5 * trans))
+
+    def forward_joints(self, out: LoopOutput) -> dict[str, torch.Tensor]:
+        """The hand model's joints (3D, and 2D by the weak-perspective camera) and skinning state
+        of the passes' rows in `out`: {"joints2d", "joints3d", "skinning"}."""
+        posed = self.hand.pose_joints(out.rotation, out.pose, out.shape)
+        return {"joints2d": weak_perspective(posed.joints, out.scale, out.trans), "joints3d": posed.joints,
+                "skinning": posed.skinning}
 
     def forward_mesh(self, out: LoopOutput) -> torch.Tensor:
         """(B, V, 3) vertices of a pass's hand, mm, the frame of its joints3d."""
@@ -121,7 +126,7 @@ class DIRNet(nn.Module):
             images: (B, 3, R, R) float RGB in [0, 1].
             num_loops: refiner passes, default cfg.max_loops.
         Returns:
-            One LoopOutput per loop, without vertices (see forward_mesh).
+            One LoopOutput per loop, with its joints, without vertices (see forward_mesh).
         """
         return forward_loops(self, images, num_loops)
 

@@ -5,14 +5,17 @@ with the attention map (AMG) between loops. `DIRNet` implements it for training 
 inference, `dirnet.runtime.FastDIRNet` for the folded fast path; `dirnet.exits.run_with_exits`,
 evaluation and gate training drive either through this interface only.
 
-The heads pose the hand model's joints every loop but not its mesh, which is made once per sample
-from the loop the sample exits at (`with_mesh`): skinning the mesh every loop cost about 15% of a
-loop on the CPU (docs/PERFORMANCE.md, "The mesh only at the exit loop").
+Per pass the heads only regress (pose parameters, uncertainty, gate): nothing in the exit decision
+reads the joints. The hand model poses the joints afterwards, for every pass of a batch in one call
+(`with_joints`; its cost is per node, not per row), and makes the mesh once per sample, from the
+loop the sample exits at (`with_mesh`): on the CPU, posing the joints in every loop cost a quarter
+of a loop or more and skinning the mesh about 15% (docs/PERFORMANCE.md, "The mesh only at the exit
+loop" and "The joints after the exit loop").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import torch
 
@@ -20,25 +23,23 @@ if TYPE_CHECKING:
     from ..config import DIRNetConfig
     from ..hand.base import HandModel
 
-__all__ = ["LoopOutput", "StagedModel", "forward_loops", "with_mesh"]
+__all__ = ["LoopOutput", "StagedModel", "forward_loops", "with_joints", "with_mesh"]
 
 
 @dataclass
 class LoopOutput:
     """Everything one refiner pass predicts for a batch.
 
+    alpha2d: (B, 21, 2) log sigma^2 in (224-px-crop pixels)^2. alpha3d: (B, 21, 3) log sigma^2 in
+    mm^2. gate_logits: (B, 2) for (EXIT, CONTINUE). gate_input: (B, fc_dim) f = Psi_var1(h), the
+    gate's input (Sec. 4.2), which gate training caches. pose: (B, 15, 3) axis-angle; shape:
+    (B, num_shape); rotation: (B, 3, 3); scale: (B,) px/mm; trans: (B, 2) px (the wrist's 2D
+    position). The heads give these; the hand model the rest, None until made:
     joints2d: (B, 21, 2) pixels of the network input. joints3d: (B, 21, 3) mm, camera axes,
-    wrist-relative. alpha2d: (B, 21, 2) log sigma^2 in
-    (224-px-crop pixels)^2. alpha3d: (B, 21, 3) log sigma^2 in mm^2. gate_logits: (B, 2) for
-    (EXIT, CONTINUE). gate_input: (B, fc_dim) f = Psi_var1(h), the gate's input (Sec. 4.2), which
-    gate training caches. pose: (B, 15, 3) axis-angle; shape: (B, num_shape); rotation:
-    (B, 3, 3); scale: (B,) px/mm; trans: (B, 2) px (the wrist's 2D position). skinning: (B, ...)
-    the hand model's skinning state (`HandModel.pose_joints`). vertices: (B, V, 3) mm, the frame of
-    joints3d, or None where the mesh was not made (`with_mesh` makes it).
+    wrist-relative. skinning: (B, ...) the hand model's skinning state (`HandModel.pose_joints`);
+    these three by `with_joints`. vertices: (B, V, 3) mm, the frame of joints3d, by `with_mesh`.
     """
 
-    joints2d: torch.Tensor
-    joints3d: torch.Tensor
     alpha2d: torch.Tensor
     alpha3d: torch.Tensor
     gate_logits: torch.Tensor
@@ -48,16 +49,24 @@ class LoopOutput:
     rotation: torch.Tensor
     scale: torch.Tensor
     trans: torch.Tensor
-    skinning: torch.Tensor
+    joints2d: torch.Tensor | None = None
+    joints3d: torch.Tensor | None = None
+    skinning: torch.Tensor | None = None
     vertices: torch.Tensor | None = None
 
     def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "LoopOutput":
-        """The same fields with `fn` applied to each tensor (vertices stay None when absent)."""
+        """The same fields with `fn` applied to each tensor (absent ones stay None)."""
         return LoopOutput(**{k: None if v is None else fn(v) for k, v in vars(self).items()})
 
     def index(self, idx: torch.Tensor) -> "LoopOutput":
         """The same fields for a subset of the batch."""
         return self.apply(lambda v: v[idx])
+
+    @staticmethod
+    def cat(outputs: Sequence["LoopOutput"]) -> "LoopOutput":
+        """The rows of `outputs`, in order, as one LoopOutput (the fields present in the first)."""
+        return LoopOutput(**{k: torch.cat([getattr(o, k) for o in outputs])
+                             for k, v in vars(outputs[0]).items() if v is not None})
 
 
 class StagedModel(Protocol):
@@ -89,7 +98,11 @@ class StagedModel(Protocol):
         ...
 
     def forward_head(self, refined: torch.Tensor) -> LoopOutput:
-        """Pose, hand model joints, uncertainty and gate of one pass (vertices None)."""
+        """Pose parameters, uncertainty and gate of one pass (joints, skinning, vertices None)."""
+        ...
+
+    def forward_joints(self, out: LoopOutput) -> dict[str, torch.Tensor]:
+        """joints2d, joints3d and skinning (LoopOutput's fields) of the hands of `out`'s rows."""
         ...
 
     def forward_mesh(self, out: LoopOutput) -> torch.Tensor:
@@ -106,7 +119,7 @@ def forward_loops(model: StagedModel, images: torch.Tensor, num_loops: int | Non
         images: (B, 3, R, R) float RGB in [0, 1].
         num_loops: refiner passes, default cfg.max_loops.
     Returns:
-        One LoopOutput per pass, without vertices (see `with_mesh`).
+        One LoopOutput per pass, with its joints (`with_joints`), without vertices (`with_mesh`).
     Raises:
         ValueError: num_loops outside 1..cfg.max_loops.
     """
@@ -120,7 +133,17 @@ def forward_loops(model: StagedModel, images: torch.Tensor, num_loops: int | Non
         outputs.append(model.forward_head(refined))
         if loop + 1 < num_loops:
             attention = model.attention(refined)
-    return outputs
+    return with_joints(model, outputs)
+
+
+def with_joints(model: StagedModel, outputs: Sequence[LoopOutput]) -> list[LoopOutput]:
+    """`outputs` with their joints and skinning state, posed in one `model.forward_joints` call for
+    the rows of all of them (the hand model's cost is per graph node, hardly per row)."""
+    if len(outputs) == 1:
+        return [replace(outputs[0], **model.forward_joints(outputs[0]))]
+    sizes = [o.pose.shape[0] for o in outputs]
+    posed = {k: v.split(sizes) for k, v in model.forward_joints(LoopOutput.cat(outputs)).items()}
+    return [replace(o, **{k: parts[i] for k, parts in posed.items()}) for i, o in enumerate(outputs)]
 
 
 def with_mesh(model: StagedModel, out: LoopOutput) -> LoopOutput:

@@ -27,7 +27,7 @@ from ..models.staged import LoopOutput
 from .cache import cached_stage_graphs
 from .onnx import create_session, stage_graphs
 from .quantize import Int8Plan
-from .stages import HEAD_OUTPUTS, MESH_INPUTS, InferenceStages
+from .stages import HEAD_OUTPUTS, JOINTS_INPUTS, JOINTS_OUTPUTS, MESH_INPUTS, InferenceStages
 
 __all__ = ["BACKENDS", "FastDIRNet", "auto_threads", "configure_threads", "images_to_tensor"]
 
@@ -110,7 +110,7 @@ class _TorchStage:
         self.module = module
 
     def __call__(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        # Feature maps go channels-last; the mesh stage's inputs are not images (nor 4-D).
+        # Feature maps go channels-last; the joints and mesh stages' inputs are not images (nor 4-D).
         out = self.module(*(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
                             for t in tensors))
         return out if isinstance(out, tuple) else (out,)
@@ -171,6 +171,7 @@ class FastDIRNet:
             self._refiners = [graphs[f"refine_{l}"] for l in range(self.cfg.max_loops)]
             self._attention = graphs["attention"]
             self._head = graphs["head"]
+            self._joints = graphs["joints"]
             self._mesh = graphs["mesh"]
         else:
             stages = InferenceStages(model).to(memory_format=torch.channels_last)
@@ -178,6 +179,7 @@ class FastDIRNet:
             self._refiners = [_TorchStage(r) for r in stages.refiners]
             self._attention = _TorchStage(stages.attention)
             self._head = _TorchStage(stages.head)
+            self._joints = _TorchStage(stages.joints)
             self._mesh = _TorchStage(stages.mesh)
 
     # The StagedModel interface.
@@ -200,8 +202,12 @@ class FastDIRNet:
         return self._attention(refined)[0]
 
     def forward_head(self, refined: torch.Tensor) -> LoopOutput:
-        """Pose, hand model joints, uncertainty and gate logits, as DIRNet.forward_head."""
+        """Pose parameters, uncertainty and gate logits, as DIRNet.forward_head."""
         return LoopOutput(**dict(zip(HEAD_OUTPUTS, self._head(refined))))
+
+    def forward_joints(self, out: LoopOutput) -> dict[str, torch.Tensor]:
+        """The hand model's joints and skinning state of `out`'s rows, as DIRNet.forward_joints."""
+        return dict(zip(JOINTS_OUTPUTS, self._joints(*(getattr(out, name) for name in JOINTS_INPUTS))))
 
     def forward_mesh(self, out: LoopOutput) -> torch.Tensor:
         """(B, V, 3) vertices of a pass's hand, as DIRNet.forward_mesh."""

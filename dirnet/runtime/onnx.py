@@ -7,9 +7,11 @@ Every stage of `InferenceStages` becomes its own graph with a dynamic batch axis
     refine_0  features                                     -> refined (B, 8C', R/32, R/32)
     refine_l  features, attention (l >= 1)                 -> refined
     attention refined                                      -> attention (B, C, R/8, R/8) in [0, 1]
-    head      refined                                      -> HEAD_OUTPUTS (LoopOutput's fields,
-              including the hand model's joints and skinning state, the uncertainty and the gate
-              logits; not the mesh)
+    head      refined                                      -> HEAD_OUTPUTS (LoopOutput's regressed
+              fields: pose parameters, uncertainty, gate logits; not the hand model's)
+    joints    JOINTS_INPUTS (pose, shape, rotation,        -> JOINTS_OUTPUTS (joints2d, joints3d,
+              scale, trans)                                   skinning), run once for the rows of
+                                                              every loop run
     mesh      MESH_INPUTS (skinning, shape)                -> vertices (B, V, 3), run once for the
               loop each sample exits at
 
@@ -28,7 +30,7 @@ import torch
 from torch import nn
 
 from ..models.dirnet import DIRNet
-from .stages import HEAD_OUTPUTS, MESH_INPUTS, InferenceStages
+from .stages import HEAD_OUTPUTS, JOINTS_INPUTS, JOINTS_OUTPUTS, MESH_INPUTS, InferenceStages
 
 __all__ = ["OPSET", "StageGraph", "stage_graphs", "create_session"]
 
@@ -39,7 +41,7 @@ OPSET = 17
 class StageGraph:
     """One exported stage.
 
-    name: "features", "refine_<l>", "attention", "head" or "mesh".
+    name: "features", "refine_<l>", "attention", "head", "joints" or "mesh".
     inputs, outputs: tensor names, in call order.
     model: serialized ONNX ModelProto.
     """
@@ -70,7 +72,7 @@ def stage_graphs(model: DIRNet | InferenceStages, batch: int = 2) -> list[StageG
         model: a DIRNet (folded here) or its InferenceStages.
         batch: batch size of the example inputs used for tracing; the batch axis stays dynamic.
     Returns:
-        features, refine_0 .. refine_{max_loops-1}, attention, head, mesh, in that order.
+        features, refine_0 .. refine_{max_loops-1}, attention, head, joints, mesh, in that order.
     """
     stages = model if isinstance(model, InferenceStages) else InferenceStages(model)
     stages = stages.cpu().eval()
@@ -91,6 +93,10 @@ def stage_graphs(model: DIRNet | InferenceStages, batch: int = 2) -> list[StageG
     graphs.append(StageGraph("head", ("refined",), HEAD_OUTPUTS,
                              _export(stages.head, (refined,), ("refined",), HEAD_OUTPUTS)))
     head = dict(zip(HEAD_OUTPUTS, stages.head(refined)))
+    joints_args = tuple(head[name] for name in JOINTS_INPUTS)
+    graphs.append(StageGraph("joints", JOINTS_INPUTS, JOINTS_OUTPUTS,
+                             _export(stages.joints, joints_args, JOINTS_INPUTS, JOINTS_OUTPUTS)))
+    head |= dict(zip(JOINTS_OUTPUTS, stages.joints(*joints_args)))
     mesh_args = tuple(head[name] for name in MESH_INPUTS)
     graphs.append(StageGraph("mesh", MESH_INPUTS, ("vertices",),
                              _export(stages.mesh, mesh_args, MESH_INPUTS, ("vertices",))))

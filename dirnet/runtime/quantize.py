@@ -35,13 +35,14 @@ from .onnx import StageGraph, create_session
 __all__ = ["STAGE_KINDS", "PRECISIONS", "stage_kind", "quantizable", "stage_inputs", "calibrate", "graph_ranges",
            "quantize_graph", "Int8Plan", "plan_path", "load_plan", "weights_digest"]
 
-# The stages that can run in int8. Not "mesh": it is only the hand model's skinning (exact geometry,
-# see below), once per crop.
+# The stages that can run in int8. Not "joints" nor "mesh": they are only the hand model's posing and
+# skinning (exact geometry, see below), once per crop.
 STAGE_KINDS = ("features", "refine", "attention", "head")
 # fp32 everywhere; int8 for the stages of the weights' plan; "auto": int8 when a plan is shipped.
 PRECISIONS = ("auto", "fp32", "int8")
-# In the head only the network's own layers are quantised: the hand model's kinematic chain and
-# skinning are exact geometry, and quantising them moved joints by most of their range.
+# In the head only the network's own layers are quantised (not its rotation and camera arithmetic).
+# The hand model's kinematic chain and skinning, in the joints and mesh graphs, are exact geometry:
+# quantising them (when the head still posed the joints) moved joints by most of their range.
 _HEAD_LAYERS = ("/pose_head/", "/var_head/", "/gate/", "/readout/")
 
 
@@ -51,7 +52,7 @@ def stage_kind(name: str) -> str:
 
 
 def quantizable(graphs: Sequence[StageGraph]) -> list[StageGraph]:
-    """The graphs of STAGE_KINDS, in order (every stage graph but the mesh)."""
+    """The graphs of STAGE_KINDS, in order (every stage graph but the joints and the mesh)."""
     return [g for g in graphs if stage_kind(g.name) in STAGE_KINDS]
 
 
@@ -69,7 +70,7 @@ def stage_inputs(graphs: Sequence[StageGraph], images: np.ndarray, batch: int = 
     """The feeds every stage graph gets when the fp32 graphs run all loops on `images`.
 
     Args:
-        graphs: fp32 `stage_graphs` (features, refine_0.., attention, head, mesh).
+        graphs: fp32 `stage_graphs` (features, refine_0.., attention, head, joints, mesh).
         images: (N, 3, R, R) float32 RGB in [0, 1].
         batch: images per feed.
     Returns:
@@ -130,8 +131,8 @@ def _quantized_nodes(graph: StageGraph) -> list[str]:
 
 
 def _calibrated_ops(graph: StageGraph) -> list[str] | None:
-    """Op types whose tensors need ranges: all (None), but only the layers' in the head, whose
-    hundreds of hand-model nodes would otherwise make calibration take minutes."""
+    """Op types whose tensors need ranges: all (None), but in the head only its layers', the only
+    nodes of it quantised."""
     return ["Gemm", "Conv"] if stage_kind(graph.name) == "head" else None
 
 

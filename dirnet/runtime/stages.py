@@ -10,8 +10,9 @@ export, and they keep DIRNet's stage split, so the exit loop stays outside every
 
     features = features(images)                       once per crop
     refined_l = refiners[l](features[, attention])    every loop
-    outputs_l = head(refined_l)                       every loop (pose, joints, uncertainty, gate)
+    outputs_l = head(refined_l)                       every loop (pose parameters, uncertainty, gate)
     attention = attention(refined_l)                  only when a sample continues
+    joints = joints(outputs_0 .. outputs_last)        once, the rows of every loop run together
     vertices = mesh(skinning, shape)                  once, of the loop each sample exits at
 """
 from __future__ import annotations
@@ -26,11 +27,16 @@ from ..models.blocks import BasicBlock
 from ..models.dirnet import DIRNet
 from ..models.staged import LoopOutput
 
-__all__ = ["fold_conv_bn", "FoldedBlock", "FeatureStage", "RefineStage", "HeadStage", "MeshStage",
-           "InferenceStages", "HEAD_OUTPUTS", "MESH_INPUTS"]
+__all__ = ["fold_conv_bn", "FoldedBlock", "FeatureStage", "RefineStage", "HeadStage", "JointsStage",
+           "MeshStage", "InferenceStages", "HEAD_OUTPUTS", "JOINTS_INPUTS", "JOINTS_OUTPUTS", "MESH_INPUTS"]
 
-# Outputs of HeadStage, in LoopOutput's field order: all but the mesh, which MeshStage makes.
-HEAD_OUTPUTS: tuple[str, ...] = tuple(f.name for f in fields(LoopOutput) if f.name != "vertices")
+# Outputs of JointsStage: the hand model's joints and skinning state (DIRNet.forward_joints' keys).
+JOINTS_OUTPUTS: tuple[str, ...] = ("joints2d", "joints3d", "skinning")
+# Outputs of HeadStage, in LoopOutput's field order: the regressors', all but the hand model's.
+HEAD_OUTPUTS: tuple[str, ...] = tuple(f.name for f in fields(LoopOutput)
+                                      if f.name not in JOINTS_OUTPUTS + ("vertices",))
+# Inputs of JointsStage: the LoopOutput fields DIRNet.forward_joints reads.
+JOINTS_INPUTS: tuple[str, ...] = ("pose", "shape", "rotation", "scale", "trans")
 # Inputs of MeshStage: the LoopOutput fields DIRNet.forward_mesh reads.
 MESH_INPUTS: tuple[str, ...] = ("skinning", "shape")
 
@@ -106,8 +112,7 @@ class RefineStage(nn.Module):
 class HeadStage(nn.Module):
     """forward_head as a flat tuple of tensors (HEAD_OUTPUTS order), so it can be traced/exported.
 
-    The head has no BatchNorm; it runs the model's own pose, uncertainty and gate layers and the
-    hand model's joints, unchanged.
+    The head has no BatchNorm; it runs the model's own pose, uncertainty and gate layers, unchanged.
     """
 
     def __init__(self, model: DIRNet):
@@ -117,6 +122,21 @@ class HeadStage(nn.Module):
     def forward(self, refined: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model.forward_head(refined)
         return tuple(getattr(out, name) for name in HEAD_OUTPUTS)
+
+
+class JointsStage(nn.Module):
+    """forward_joints on JOINTS_INPUTS tensors: the hand model's joints and skinning state
+    (JOINTS_OUTPUTS order) of head outputs, for the rows of any number of loops at once."""
+
+    def __init__(self, model: DIRNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # forward_joints reads only the JOINTS_INPUTS fields; the other head outputs are left None.
+        heads = dict.fromkeys(HEAD_OUTPUTS) | dict(zip(JOINTS_INPUTS, tensors))
+        posed = self.model.forward_joints(LoopOutput(**heads))
+        return tuple(posed[name] for name in JOINTS_OUTPUTS)
 
 
 class MeshStage(nn.Module):
@@ -142,6 +162,7 @@ class InferenceStages(nn.Module):
         refiners: one RefineStage per loop index 0..cfg.max_loops-1.
         attention: the model's attention map generator (no BatchNorm to fold).
         head: HeadStage.
+        joints: JointsStage.
         mesh: MeshStage.
     """
 
@@ -153,5 +174,6 @@ class InferenceStages(nn.Module):
         self.refiners = nn.ModuleList(RefineStage(model, l) for l in range(model.cfg.max_loops))
         self.attention = model.feedback
         self.head = HeadStage(model)
+        self.joints = JointsStage(model)
         self.mesh = MeshStage(model)
         self.eval()
