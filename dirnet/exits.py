@@ -22,7 +22,7 @@ __all__ = ["ExitResult", "exit_probability", "mean_variance", "exit_decision", "
 class ExitResult:
     """Outputs of a batch run with exits.
 
-    final: the last executed loop's LoopOutput for every sample, with its vertices.
+    final: the last executed loop's LoopOutput for every sample, with its joints and vertices.
     loops: (B,) int64 refiner passes each sample ran.
     joints2d, joints3d, alpha2d, alpha3d: (L, B, 21, D) per loop, NaN after a sample exited.
     exit_prob: (L, B) the gate's EXIT probability at tau_gate (NaN after exit).
