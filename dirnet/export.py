@@ -32,7 +32,8 @@ __all__ = ["ExportConfig", "export_onnx", "check_graph", "MANIFEST_FORMAT", "mai
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = "dirnet-onnx-v1"
+# v2: the head regresses only; joints.onnx and mesh.onnx run after the exit loop (hooks 3, 3b)
+MANIFEST_FORMAT = "dirnet-onnx-v2"
 
 _EXIT_LOOP = (
     "features = features(images); for l in 0..max_loops-1: refined = refine_l(features) if l == 0 "
