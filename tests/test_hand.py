@@ -13,7 +13,7 @@ import scipy.sparse
 import torch
 
 from dirnet.hand import GESTURES, OpenHandLayer, create_hand_model, gesture_angles
-from dirnet.hand.lbs import batch_rodrigues
+from dirnet.hand.lbs import batch_rigid_transform, batch_rodrigues
 from dirnet.hand.mano import ManoHandLayer, load_mano_pickle
 from dirnet.hand.skeleton import MANO_PARENTS, PARENTS, HandJoint
 
@@ -174,6 +174,35 @@ def test_joints_without_the_mesh_and_the_mesh_from_them_are_the_full_pose(hand):
     moved = torch.einsum("bjrc,bvc->bvjr", bones[..., :3], v_shaped) + bones[..., 3][:, None]
     textbook = torch.einsum("vj,bvjr->bvr", hand.weights, moved) * shape[:, :1, None].exp()
     torch.testing.assert_close(full.vertices, textbook, atol=1e-3, rtol=1e-5)
+
+
+def test_rigid_transform_matches_the_joint_by_joint_recursion():
+    # An irregular tree (branches at several depths, uneven chains), not only the hand's 1 + 5x3.
+    parents = [-1, 0, 1, 0, 3, 3, 1, 2, 5, 0, 7]
+    torch.manual_seed(3)
+    b, j = 4, len(parents)
+    rot = batch_rodrigues(torch.randn(b * j, 3, dtype=torch.float64)).view(b, j, 3, 3)
+    rest = torch.randn(j, 3, dtype=torch.float64)
+    posed, transforms = batch_rigid_transform(rot, rest, parents)
+    world_r, world_t = [rot[:, 0]], [rest[0].expand(b, 3)]
+    for i in range(1, j):
+        p = parents[i]
+        world_r.append(world_r[p] @ rot[:, i])
+        world_t.append(world_t[p] + (world_r[p] @ (rest[i] - rest[p]).unsqueeze(-1)).squeeze(-1))
+    torch.testing.assert_close(posed, torch.stack(world_t, 1))
+    # A point attached to joint i at rest moves with it: R_i (x - rest_i) + posed_i.
+    x = torch.randn(j, 3, dtype=torch.float64)
+    moved = (transforms[..., :3, :3] @ x.unsqueeze(-1)).squeeze(-1) + transforms[..., :3, 3]
+    expected = torch.stack([(world_r[i] @ (x[i] - rest[i])) + world_t[i] for i in range(j)], 1)
+    torch.testing.assert_close(moved, expected)
+    assert torch.equal(transforms[..., 3, :], torch.tensor([0, 0, 0, 1.0], dtype=torch.float64).expand(b, j, 4))
+
+
+def test_rodrigues_is_the_exponential_of_the_cross_product_matrix():
+    vecs = torch.tensor([[0.3, -1.1, 0.5], [0.0, 0.0, 2.0], [1e-9, 0.0, 0.0]], dtype=torch.float64)
+    for v, r in zip(vecs, batch_rodrigues(vecs)):
+        cross = torch.tensor([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]], dtype=torch.float64)
+        torch.testing.assert_close(r, torch.linalg.matrix_exp(cross))
 
 
 def test_asset_records_licence_and_provenance():

@@ -6,6 +6,7 @@ joints' rigid transforms. Units are whatever the inputs use (the hand models use
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import torch
@@ -15,6 +16,12 @@ __all__ = [
     "axis_angle_to_quaternion", "quaternion_multiply", "quaternion_to_axis_angle",
     "angles_to_axis_angle",
 ]
+
+
+# (3, 9): a vector v times it is the row-major 3x3 matrix [v]_x with [v]_x u = v x u.
+_SKEW = torch.tensor([[0., 0., 0., 0., 0., -1., 0., 1., 0.],
+                      [0., 0., 1., 0., 0., 0., -1., 0., 0.],
+                      [0., -1., 0., 1., 0., 0., 0., 0., 0.]])
 
 
 def batch_rodrigues(rot_vecs: torch.Tensor, epsilon: float = 1e-8) -> torch.Tensor:
@@ -31,9 +38,8 @@ def batch_rodrigues(rot_vecs: torch.Tensor, epsilon: float = 1e-8) -> torch.Tens
     axis = rot_vecs / angle
     cos = torch.cos(angle).unsqueeze(-1)
     sin = torch.sin(angle).unsqueeze(-1)
-    rx, ry, rz = axis.unbind(dim=1)
-    zeros = torch.zeros_like(rx)
-    K = torch.stack([zeros, -rz, ry, rz, zeros, -rx, -ry, rx, zeros], dim=1).view(-1, 3, 3)
+    # The cross-product matrix of each axis as one product with a constant (few graph nodes).
+    K = (axis @ _SKEW.to(axis)).view(-1, 3, 3)
     eye = torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device)
     return eye + sin * K + (1.0 - cos) * torch.bmm(K, K)
 
@@ -58,24 +64,50 @@ def batch_rigid_transform(rot_mats: torch.Tensor, joints: torch.Tensor,
     B, J = rot_mats.shape[:2]
     joints = joints.expand(B, J, 3) if joints.dim() == 3 else joints.unsqueeze(0).expand(B, J, 3)
     parent_idx = list(parents)
-    rel = joints.clone()
-    rel[:, 1:] = joints[:, 1:] - joints[:, parent_idx[1:]]
-    # World rotation and translation per joint, built down the tree (parents precede children).
-    # unbind (not indexing) keeps the backward pass to one stack instead of J zero-filled copies.
-    local_r, local_t = rot_mats.unbind(1), rel.unsqueeze(-1).unbind(1)
-    rots, trans = [local_r[0]], [local_t[0]]
-    for i in range(1, J):
-        p = parent_idx[i]
-        rots.append(rots[p] @ local_r[i])
-        trans.append(trans[p] + rots[p] @ local_t[i])
-    world_r = torch.stack(rots, dim=1)
-    posed = torch.stack(trans, dim=1).squeeze(-1)
-    # Skinning transform: x -> R (x - j_rest) + j_posed.
-    t = posed - (world_r @ joints.unsqueeze(-1)).squeeze(-1)
-    top = torch.cat([world_r, t.unsqueeze(-1)], dim=-1)
-    bottom = torch.zeros_like(top[..., :1, :])
-    bottom[..., 0, 3] = 1.0
-    return posed, torch.cat([top, bottom], dim=-2)
+    rel = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parent_idx[1:]]], dim=1)
+    # Local transforms [R | rel; 0 0 0 1], composed down the tree one depth level at a time: every
+    # joint of a level in one batched product (a hand's 16 joints take 3), so the graph has a few
+    # nodes instead of a few per joint (the exported joints stage is per-node bound on the CPU).
+    lift = _LIFT.to(rot_mats)
+    local = lift @ torch.cat([rot_mats, rel.unsqueeze(-1)], dim=-1) + _HOMOGENEOUS_ONE.to(rot_mats)
+    levels, order = _tree_levels(tuple(parent_idx))
+    world = [local[:, levels[0][0]]]
+    for members, parent_pos in levels[1:]:
+        world.append(world[-1][:, parent_pos] @ local[:, members])
+    world = torch.cat(world, dim=1)[:, order]
+    posed = world[..., :3, 3]
+    # Skinning transform: x -> R (x - j_rest) + j_posed: the world transform, its translation
+    # column less R j_rest.
+    rest = lift @ (world[..., :3, :3] @ joints.unsqueeze(-1))
+    return posed, torch.cat([world[..., :3], world[..., 3:] - rest], dim=-1)
+
+
+# (4, 3) @ a (..., 3, k) block: the block with a zero row below. Products and constants, not pads
+# or stacks: the exported graph stays small and free of shape arithmetic.
+_LIFT = torch.eye(4, 3)
+# Added to a lifted (..., 4, 4) transform: the homogeneous row's 1.
+_HOMOGENEOUS_ONE = torch.zeros(4, 4)
+_HOMOGENEOUS_ONE[3, 3] = 1.0
+
+
+@functools.lru_cache(maxsize=None)
+def _tree_levels(parents: tuple[int, ...]) -> tuple[list[tuple[list[int], list[int]]], list[int]]:
+    """A kinematic tree's joints by depth, for `batch_rigid_transform`.
+
+    Returns:
+        levels: per depth, (its joints, each one's parent's position in the previous level's list;
+            empty at depth 0).
+        order: the position of each joint in the levels' concatenation (to restore joint order).
+    """
+    depth = [0] * len(parents)
+    for i, p in enumerate(parents[1:], start=1):
+        depth[i] = depth[p] + 1
+    members = [[i for i, d in enumerate(depth) if d == level] for level in range(max(depth) + 1)]
+    levels = [(members[0], [])]
+    for prev, current in zip(members, members[1:]):
+        levels.append((current, [prev.index(parents[i]) for i in current]))
+    concatenated = [i for level in members for i in level]
+    return levels, [concatenated.index(i) for i in range(len(parents))]
 
 
 def lbs(rot_mats: torch.Tensor, v_shaped: torch.Tensor, joints: torch.Tensor,
