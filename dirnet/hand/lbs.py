@@ -10,6 +10,7 @@ import functools
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 __all__ = [
     "batch_rodrigues", "batch_rigid_transform", "bone_transforms", "blend_skinning", "lbs",
@@ -68,8 +69,8 @@ def batch_rigid_transform(rot_mats: torch.Tensor, joints: torch.Tensor,
     # Local transforms [R | rel; 0 0 0 1], composed down the tree one depth level at a time: every
     # joint of a level in one batched product (a hand's 16 joints take 3), so the graph has a few
     # nodes instead of a few per joint (the exported joints stage is per-node bound on the CPU).
-    lift = _LIFT.to(rot_mats)
-    local = lift @ torch.cat([rot_mats, rel.unsqueeze(-1)], dim=-1) + _HOMOGENEOUS_ONE.to(rot_mats)
+    local = torch.cat([rot_mats, rel.unsqueeze(-1)], dim=-1)
+    local = F.pad(local, (0, 0, 0, 1)) + _HOMOGENEOUS_ONE.to(local)
     levels, order = _tree_levels(tuple(parent_idx))
     world = [local[:, levels[0][0]]]
     for members, parent_pos in levels[1:]:
@@ -78,14 +79,11 @@ def batch_rigid_transform(rot_mats: torch.Tensor, joints: torch.Tensor,
     posed = world[..., :3, 3]
     # Skinning transform: x -> R (x - j_rest) + j_posed: the world transform, its translation
     # column less R j_rest.
-    rest = lift @ (world[..., :3, :3] @ joints.unsqueeze(-1))
+    rest = F.pad(world[..., :3, :3] @ joints.unsqueeze(-1), (0, 0, 0, 1))
     return posed, torch.cat([world[..., :3], world[..., 3:] - rest], dim=-1)
 
 
-# (4, 3) @ a (..., 3, k) block: the block with a zero row below. Products and constants, not pads
-# or stacks: the exported graph stays small and free of shape arithmetic.
-_LIFT = torch.eye(4, 3)
-# Added to a lifted (..., 4, 4) transform: the homogeneous row's 1.
+# Added to a (..., 4, 4) transform padded with a zero row: the homogeneous row's 1.
 _HOMOGENEOUS_ONE = torch.zeros(4, 4)
 _HOMOGENEOUS_ONE[3, 3] = 1.0
 
