@@ -118,6 +118,7 @@ class TrainConfig:
     sources: tuple[DataSource, ...] = (DataSource("synth"),)
     val_fraction: float = 0.05  # of file-based sources, held out by hash of the file name
     augment: AugmentConfig = AugmentConfig()  # YAML: true (defaults), false (none) or a mapping of fields
+    mixstyle: float = 0.0  # chance per batch of MixStyle after the stem and FE's first stage (0: off)
     backgrounds: tuple[str, ...] = ()  # photo folders cut into hand-free patches: backgrounds of
                                        # "synth" renders and of real crops (augment.background_prob)
     out_dir: str = "runs/default"

@@ -26,7 +26,7 @@ from ..cli import EXIT_FAILED, EXIT_USAGE, configure_logging, fail, warn
 from ..mediapipe_hands import quiet_native_stderr
 from ..weights import read_metadata
 from .data import resolve_inputs
-from .run import FinetuneConfig, FinetuneProgress, finetune
+from .run import ADAPT, FinetuneConfig, FinetuneProgress, finetune
 from .score import format_scores
 
 _REPORT_EVERY_S = 0.5
@@ -76,8 +76,9 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default: torch's)")
     p.add_argument("--nice", type=int, default=d.nice, help="lower this process's priority by N first")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--train-heads", action="store_true",
-                   help="also fine-tune the pose and uncertainty heads (default: only the features)")
+    p.add_argument("--adapt", choices=list(ADAPT), default=d.adapt,
+                   help="what learns: the feature extractor (early), every part but the pose and "
+                        "uncertainty heads (features) or those too (all); default %(default)s")
     p.add_argument("--blend", type=float, default=None,
                    help="weight of the fine-tuned weights against the starting ones, 0..1 (default: the "
                         "most conservative blend keeping --keep-gain of the gain on the held-out slice)")
@@ -94,7 +95,7 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
                              val_fraction=a.val_fraction, min_frames=a.min_frames, min_score=a.min_score,
                              frame_step=a.frame_step, synth_checks=a.synth_checks, checks=checks,
                              threads=a.threads, nice=a.nice, seed=a.seed, overwrite=a.overwrite,
-                             train_heads=a.train_heads, blend=a.blend, keep_gain=a.keep_gain)
+                             adapt=a.adapt, blend=a.blend, keep_gain=a.keep_gain)
     except ValueError as exc:
         p.error(str(exc))
     return cfg, a.progress_json

@@ -50,11 +50,18 @@ from .blend import BLEND_GRID, blend_state, choose_blend
 from .data import LabelledSplit, count_items, label_and_split, resolve_inputs
 from .score import Score, open_checks, score, score_table, synthetic_source
 
-__all__ = ["CHECKPOINT_NAME", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune"]
+__all__ = ["ADAPT", "CHECKPOINT_NAME", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune"]
 
 CHECKPOINT_NAME = "finetuned"  # DIR/finetuned.safetensors + DIR/finetuned.json
 _LOSS_WINDOW = 5  # steps averaged for the first and last training loss in the provenance
 _SECONDS_PER_ITEM = 0.03  # first guess of the teacher's time per frame, until it has a rate
+
+# What a fine-tune adapts, by the names of DIRNet's parts; the gate is refitted afterwards anyway.
+ADAPT = {
+    "early": ("stem", "fe_stages"),  # the feature extractor: a new hand's, room's and camera's look
+    "features": ("stem", "fe_stages", "rf_stages", "feedback", "readout"),  # all but the heads
+    "all": ("stem", "fe_stages", "rf_stages", "feedback", "readout", "pose_head", "var_head"),
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class FinetuneConfig:
     threads: int = 0  # torch CPU threads; 0 = torch's default
     nice: int = 0  # raise this process's niceness first (the app passes 10: tracking keeps priority)
     seed: int = 0
-    train_heads: bool = False  # also fine-tune the pose and uncertainty heads (default: features only)
+    adapt: str = "features"  # the weights that learn: a key of ADAPT
     blend: float | None = None  # weight of the fine-tuned weights against the starting ones; None = chosen
     keep_gain: float = 0.9  # the chosen blend keeps this share of the best gain on the held-out slice
     overwrite: bool = False  # replace an existing DIR (only once the new one is complete)
@@ -91,6 +98,8 @@ class FinetuneConfig:
                              f"val_fraction={self.val_fraction}")
         if (self.blend is not None and not 0.0 <= self.blend <= 1.0) or not 0.0 < self.keep_gain <= 1.0:
             raise ValueError(f"bad settings: blend={self.blend} keep_gain={self.keep_gain} (0..1 both)")
+        if self.adapt not in ADAPT:
+            raise ValueError(f"bad settings: adapt={self.adapt!r} (one of {', '.join(ADAPT)})")
         if self.batch_size < 2 or self.min_frames < 10 or (self.max_steps is not None and self.max_steps < 1):
             raise ValueError(f"bad settings: batch_size={self.batch_size} min_frames={self.min_frames} "
                              f"max_steps={self.max_steps}")
@@ -171,11 +180,11 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
     """Fine-tune in place until the time budget (or max_steps) is spent; returns (steps, losses)."""
     loops = model.cfg.max_loops
     opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
-    if not cfg.train_heads:
-        # The pose and uncertainty heads hold the pose prior learnt from all the data: adapting
-        # only the features to one person's hand forgets less (docs/FINETUNE.md, measured).
-        for p in list(model.pose_head.parameters()) + list(model.var_head.parameters()):
-            p.requires_grad_(False)
+    # The later parts hold the pose prior learnt from all the data: adapting less of the network
+    # to one person's hand forgets less elsewhere (docs/FINETUNE.md, measured).
+    for name, part in model.named_children():
+        if name not in ADAPT[cfg.adapt]:
+            part.requires_grad_(False)
     model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):

@@ -30,6 +30,7 @@ from ..models.staged import LoopOutput
 from ..weights import load_checkpoint, read_metadata, save_checkpoint
 from .data import TrainData
 from .losses import LossTargets, LossWeights, total_loss
+from .mixstyle import attach_mixstyle
 
 __all__ = ["train", "load_config", "stage_plan", "trained_on", "Stage", "configure_stage", "train_step",
            "cosine_decay"]
@@ -241,6 +242,8 @@ def train(cfg: TrainConfig) -> Path:
         raise ValueError(f"config num_shape {cfg.model.num_shape} != hand model's {hand.num_shape}")
     model = DIRNet(cfg.model, hand).to(device).to(memory_format=torch.channels_last)
     data = TrainData(cfg, rank=rank, world_size=world, device=device)
+    if cfg.mixstyle:
+        attach_mixstyle(model, [model.stem, model.fe_stages[0]], cfg.mixstyle)
     weights = LossWeights()
     start_step = 0
     if cfg.init and not (out / "last.safetensors").is_file():
