@@ -3,6 +3,7 @@ and provenance; and the one-line refusals."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +15,8 @@ from dirnet.finetune import CHECKPOINT_NAME, FinetuneConfig, finetune
 from dirnet.finetune.__main__ import main
 from dirnet.finetune.blend import BLEND_GRID, blend_state, choose_blend
 from dirnet.finetune.data import time_split
+from dirnet.finetune.run import freeze_all_but
+from dirnet.models.dirnet import dirnet_fpha
 from dirnet.weights import load_checkpoint
 from tests.conftest import shared_path
 
@@ -69,6 +72,20 @@ def test_the_chosen_blend_is_the_smallest_that_keeps_the_share_of_the_gain():
     assert choose_blend({0.0: 10.0, 0.5: 10.5, 1.0: 11.0}, 0.9) == 0.0  # no gain: the starting weights
     with pytest.raises(ValueError):
         choose_blend({0.5: 1.0}, 0.9)
+
+
+@pytest.mark.parametrize("adapt, parts", [
+    ("early", {"stem", "fe_stages"}),
+    ("features", {"stem", "fe_stages", "rf_stages", "feedback", "readout"}),
+    ("all", {"stem", "fe_stages", "rf_stages", "feedback", "readout", "pose_head", "var_head"}),
+])
+def test_adapt_chooses_the_parts_that_learn(adapt, parts):
+    model = dirnet_fpha(head="spatial")
+    freeze_all_but(model, adapt)
+    learning = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert learning == parts  # the gate never: it is refitted after the fine-tune
+    with pytest.raises(ValueError, match="adapt"):
+        FinetuneConfig(inputs=(), out=Path("x"), adapt="heads")
 
 
 def test_a_few_steps_write_weights_with_their_provenance(hand_video, tmp_path):

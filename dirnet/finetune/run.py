@@ -50,7 +50,7 @@ from .blend import BLEND_GRID, blend_state, choose_blend
 from .data import LabelledSplit, count_items, label_and_split, resolve_inputs
 from .score import Score, open_checks, score, score_table, synthetic_source
 
-__all__ = ["ADAPT", "CHECKPOINT_NAME", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune"]
+__all__ = ["ADAPT", "CHECKPOINT_NAME", "freeze_all_but", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune"]
 
 CHECKPOINT_NAME = "finetuned"  # DIR/finetuned.safetensors + DIR/finetuned.json
 _LOSS_WINDOW = 5  # steps averaged for the first and last training loss in the provenance
@@ -164,6 +164,14 @@ class _Clock:
         self.report(FinetuneProgress(self.phase, min(fraction, 1.0), eta, message))
 
 
+def freeze_all_but(model: DIRNet, adapt: str) -> None:
+    """Freeze every part of `model` that ADAPT[adapt] does not name. The heads hold the pose prior
+    learnt from all the data: keeping them forgets less elsewhere (docs/FINETUNE.md, measured)."""
+    for name, part in model.named_children():
+        if name not in ADAPT[adapt]:
+            part.requires_grad_(False)
+
+
 def _train_data(train_dir: Path, model: DIRNet, cfg: FinetuneConfig) -> tuple[TrainData, TrainConfig]:
     """Batches of the user's crops (training augmentation) and on-the-fly renders (dirnet.training.data)."""
     sources = [DataSource("teacher", str(train_dir), 1.0 - cfg.synth_share)]
@@ -180,11 +188,7 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
     """Fine-tune in place until the time budget (or max_steps) is spent; returns (steps, losses)."""
     loops = model.cfg.max_loops
     opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
-    # The later parts hold the pose prior learnt from all the data: adapting less of the network
-    # to one person's hand forgets less elsewhere (docs/FINETUNE.md, measured).
-    for name, part in model.named_children():
-        if name not in ADAPT[cfg.adapt]:
-            part.requires_grad_(False)
+    freeze_all_but(model, cfg.adapt)
     model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
