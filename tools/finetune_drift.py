@@ -30,6 +30,7 @@ from dirnet.config import DataSource, TrainConfig  # noqa: E402
 from dirnet.data.augment import NO_AUGMENT  # noqa: E402
 from dirnet.estimator import DEFAULT_WEIGHTS  # noqa: E402
 from dirnet.evaluation.benchmark import ASL_CLIP, asl_clip_spec  # noqa: E402
+from dirnet.evaluation.replay import LoopTable  # noqa: E402
 from dirnet.evaluation.sources import open_source, parse_spec  # noqa: E402
 from dirnet.finetune.blend import blend_state  # noqa: E402
 from dirnet.finetune.score import score  # noqa: E402
@@ -109,19 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     specs = {"ASL clip": asl_clip_spec(Path(ASL_CLIP)), **({"person": cfg.person} if cfg.person else {})}
     sources = {name: open_source(parse_spec(spec), res) for name, spec in specs.items()}
 
-    def run(label: str, state: dict) -> np.ndarray:
+    def run(label: str, state: dict) -> LoopTable:
+        """Score `state` on every source; returns the ASL clip's table."""
         model.load_state_dict(state)
         model.eval()
-        row, per_joint = [], None
+        row, tables = [], {}
         for name, source in sources.items():
-            result, table = score(model, source, 1.0)
+            result, tables[name] = score(model, source, 1.0)
             row.append(f"{name} {result.err2d:6.2f} px {result.pa_mpjpe:6.2f} mm")
-            if name == "ASL clip":
-                per_joint = np.nanmean(table.errors().pa[-1], axis=0)
         print(f"{label:28} " + " | ".join(row), flush=True)
-        return per_joint
+        return tables["ASL clip"]
 
-    joints = {"base": run("base", base), "fine-tuned": run("fine-tuned", tuned)}
+    asl = {"base": run("base", base), "fine-tuned": run("fine-tuned", tuned)}
     for parts in cfg.parts:
         prefixes = tuple(prefix for part in parts.split("+") for prefix in PARTS[part])
         run(f"only {parts} fine-tuned", {k: tuned[k] if k.startswith(prefixes) else base[k] for k in base})
@@ -131,9 +131,24 @@ def main(argv: list[str] | None = None) -> int:
         f_tuned = diagonal_fisher(tuned_model, [DataSource("teacher", str(cfg.fit))], cfg.fisher_samples)
         for lam in cfg.fisher:
             run(f"Fisher merge, lambda {lam:g}", fisher_merge(base, tuned, f_base, f_tuned, lam))
+    pa = {k: np.nanmean(t.errors().pa[-1], axis=0) for k, t in asl.items()}
     print("\nASL clip PA-MPJPE per joint, mm (base -> fine-tuned):")
-    print("  ".join(f"{name} {b:.1f}->{t:.1f}" for name, b, t in zip(JOINTS, joints["base"], joints["fine-tuned"])))
+    print("  ".join(f"{name} {b:.1f}->{t:.1f}" for name, b, t in zip(JOINTS, pa["base"], pa["fine-tuned"])))
+    print("ASL clip finger extension, tip-to-knuckle distance / finger length (base -> fine-tuned; MediaPipe):")
+    gt = extension(asl["base"].gt3d)
+    ext = {k: extension(t.joints3d[-1]) for k, t in asl.items()}
+    print("  ".join(f"{f} {b:.2f}->{t:.2f}; {g:.2f}" for f, b, t, g in zip("TIMRL", ext["base"], ext["fine-tuned"], gt)))
     return 0
+
+
+def extension(joints3d: np.ndarray) -> np.ndarray:
+    """(5,) mean over hands of each finger's tip-to-knuckle distance over its length: 1 straight."""
+    out = []
+    for knuckle in (1, 5, 9, 13, 17):
+        chain = joints3d[:, knuckle:knuckle + 4]
+        length = np.linalg.norm(np.diff(chain, axis=1), axis=-1).sum(-1)
+        out.append(np.nanmean(np.linalg.norm(chain[:, 3] - chain[:, 0], axis=-1) / length))
+    return np.array(out)
 
 
 def model_from(state: dict, model: DIRNet) -> DIRNet:
