@@ -71,6 +71,20 @@ def test_bad_config_is_one_error_line(tmp_path, capsys):
     assert len(err) == 1 and "protocol" in err[0]
 
 
+def test_mixstyle_in_the_config_changes_what_is_learnt(tmp_path):
+    """The same seeded run learns the same weights, and other weights with MixStyle on."""
+    def final(name, **overrides):
+        run = tmp_path / name
+        run.mkdir()
+        config = _config(run, protocol="end_to_end", stage_steps=[3, 0], **overrides)
+        assert main(["--config", config]) == 0
+        return load_file(str(run / "run" / "final.safetensors"))
+
+    plain, again, mixed = final("plain"), final("again"), final("mixed", mixstyle=1.0)
+    assert all(torch.equal(plain[k], again[k]) for k in plain)
+    assert any(not torch.equal(plain[k], mixed[k]) for k in plain if k.startswith("stem."))
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path):
     """DistributedDataParallel over gloo: the path multi-GPU users take, on two CPU processes."""

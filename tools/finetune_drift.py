@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         prefixes = tuple(prefix for part in parts.split("+") for prefix in PARTS[part])
         run(f"only {parts} fine-tuned", {k: tuned[k] if k.startswith(prefixes) else base[k] for k in base})
     if cfg.fisher:
-        f_base = diagonal_fisher(model_from(base, model), [DataSource("teacher", f"data/teacher/{f}")
-                                                           for f in TRAIN_FOLDERS], cfg.fisher_samples)
+        model.load_state_dict(base)
+        f_base = diagonal_fisher(model, [DataSource("teacher", f"data/teacher/{f}") for f in TRAIN_FOLDERS],
+                                 cfg.fisher_samples)
         f_tuned = diagonal_fisher(tuned_model, [DataSource("teacher", str(cfg.fit))], cfg.fisher_samples)
         for lam in cfg.fisher:
             run(f"Fisher merge, lambda {lam:g}", fisher_merge(base, tuned, f_base, f_tuned, lam))
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print("ASL clip finger extension, tip-to-knuckle distance / finger length (base -> fine-tuned; MediaPipe):")
     gt = extension(asl["base"].gt3d)
     ext = {k: extension(t.joints3d[-1]) for k, t in asl.items()}
-    print("  ".join(f"{f} {b:.2f}->{t:.2f}; {g:.2f}" for f, b, t, g in zip("TIMRL", ext["base"], ext["fine-tuned"], gt)))
+    rows = zip("TIMRL", ext["base"], ext["fine-tuned"], gt)
+    print("  ".join(f"{finger} {b:.2f}->{t:.2f}; {g:.2f}" for finger, b, t, g in rows))
     return 0
 
 
@@ -149,12 +151,6 @@ def extension(joints3d: np.ndarray) -> np.ndarray:
         length = np.linalg.norm(np.diff(chain, axis=1), axis=-1).sum(-1)
         out.append(np.nanmean(np.linalg.norm(chain[:, 3] - chain[:, 0], axis=-1) / length))
     return np.array(out)
-
-
-def model_from(state: dict, model: DIRNet) -> DIRNet:
-    """`model` holding `state` (the Fisher of the base weights needs them loaded)."""
-    model.load_state_dict(state)
-    return model
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ from .blend import BLEND_GRID, blend_state, choose_blend
 from .data import LabelledSplit, count_items, label_and_split, resolve_inputs
 from .score import Score, open_checks, score, score_table, synthetic_source
 
-__all__ = ["ADAPT", "CHECKPOINT_NAME", "freeze_all_but", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune"]
+__all__ = ["ADAPT", "CHECKPOINT_NAME", "FinetuneConfig", "FinetuneProgress", "FinetuneResult", "finetune",
+           "freeze_all_but"]
 
 CHECKPOINT_NAME = "finetuned"  # DIR/finetuned.safetensors + DIR/finetuned.json
 _LOSS_WINDOW = 5  # steps averaged for the first and last training loss in the provenance
