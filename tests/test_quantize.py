@@ -9,10 +9,14 @@ import cv2
 import numpy as np
 import onnx
 import pytest
+import torch
 
+from dirnet.config import DIRNetConfig
 from dirnet.crop import box_from_points, crop_matrix, transform_points, warp
 from dirnet.estimator import DEFAULT_WEIGHTS, Estimator
 from dirnet.exit_policy import ExitPolicy
+from dirnet.hand import create_hand_model
+from dirnet.models.dirnet import DIRNet
 from dirnet.predict import main as predict_main
 from dirnet.runtime import FastDIRNet, Int8Plan, cached_stage_graphs, images_to_tensor, load_plan, plan_path
 from dirnet.runtime.calibrate import StageTiming
@@ -20,7 +24,7 @@ from dirnet.runtime.calibrate import main as calibrate_main
 from dirnet.runtime.onnx import stage_graphs
 from dirnet.runtime.quantize import calibrate, weights_digest
 from dirnet.weights import checkpoint_paths, load_checkpoint
-from tests.conftest import shared_path
+from tests.conftest import randomize, shared_path
 from tests.test_fast import randomize
 
 STAGES = ("refine", "attention")
@@ -163,3 +167,23 @@ def test_calibrate_cli_writes_a_plan_the_estimator_uses(tmp_path):
                                 if g.name.split("_")[0] in plan.stages}
     if plan.stages:
         assert Estimator.from_pretrained(weights, cache_dir=tmp_path / "cache").precision == "int8"
+
+
+def test_a_spatial_head_quantises_its_readout(tmp_path):
+    hand = create_hand_model("open")
+    cfg = DIRNetConfig.from_preset("fpha", input_res=128, num_shape=hand.num_shape, head="spatial")
+    spatial = randomize(DIRNet(cfg, hand))
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(12, 3, 128, 128, generator=g)
+    ranges = calibrate(stage_graphs(spatial), images[:8].numpy(), kinds=("head",))
+    plan = Int8Plan(("head",), ranges, weights_digest(spatial))
+    graphs, _ = cached_stage_graphs(spatial, tmp_path, plan)
+    head = next(onnx.load_from_string(g.model).graph for g in graphs if g.name == "head")
+    quantised = {n.input[0] for n in head.node if n.op_type == "QuantizeLinear"}
+    assert {"/readout/reduce/reduce.1/Relu_output_0", "/readout/Flatten_output_0"} <= quantised
+    policy = ExitPolicy("none", max_loops=cfg.max_loops)
+    fp32 = FastDIRNet(spatial).run(images[8:], policy).final.joints2d
+    int8 = FastDIRNet(spatial, cache_dir=tmp_path, plan=plan).run(images[8:], policy).final.joints2d
+    moved = (int8 - fp32).norm(dim=-1).mean()
+    spread = (fp32 - fp32.mean(dim=1, keepdim=True)).norm(dim=-1).mean()
+    assert 0 < moved < 0.1 * spread, (moved, spread)

@@ -132,8 +132,8 @@ def _quantized_nodes(graph: StageGraph) -> list[str]:
 
 def _calibrated_ops(graph: StageGraph) -> list[str] | None:
     """Op types whose tensors need ranges: all (None), but in the head only its layers', the only
-    nodes of it quantised."""
-    return ["Gemm", "Conv"] if stage_kind(graph.name) == "head" else None
+    nodes of it quantised (the spatial readout's ReLU is a node of its own)."""
+    return ["Gemm", "Conv", "Relu"] if stage_kind(graph.name) == "head" else None
 
 
 def calibrate(graphs: Sequence[StageGraph], images: np.ndarray, kinds: Sequence[str] = STAGE_KINDS,
