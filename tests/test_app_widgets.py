@@ -126,11 +126,13 @@ def test_control_panel_emits_live_setting_changes(qtbot):
     assert panel.loops_spin.maximum() == 3 and "UNTRAINED" in panel.model_label.text()
     # spans around the weights' defaults where the loop count moves (tools/exit_sweep.py)
     panel.tau_gate.set_value(1e-3)
-    assert panel.tau_gate.value() == pytest.approx(0.5, rel=0.01)
+    assert panel.tau_gate.value() == pytest.approx(1.0, rel=0.01)
     panel.tau_gate.set_value(1e3)
-    assert panel.tau_gate.value() == pytest.approx(20.0, rel=0.01)
+    assert panel.tau_gate.value() == pytest.approx(32.0, rel=0.01)
+    panel.tau_var.set_value(1e-3)
+    assert panel.tau_var.value() == pytest.approx(36.0, rel=0.01)
     panel.tau_var.set_value(1e6)
-    assert panel.tau_var.value() == pytest.approx(480.0, rel=0.01)
+    assert panel.tau_var.value() == pytest.approx(240.0, rel=0.01)
     assert panel.source_combo.findData("demo") >= 0
     with qtbot.waitSignal(panel.record_toggled) as sig:
         panel.record_button.click()
