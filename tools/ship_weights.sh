@@ -5,8 +5,8 @@
 #
 # Order matters: the gate is trained on the checkpoint and written as the shipped weights, the int8
 # plan and the starter gestures are rebuilt from those, and only then is anything measured. The
-# speed figures (calibrate, bench) need a quiet machine: pause background training first
-# (kill -STOP). About 20 minutes on the 2-core machine; logs and outputs go to the second argument.
+# speed figures (calibrate, bench) need a quiet machine: PAUSE_PIDS="pid ..." are stopped
+# (SIGSTOP) while they run and continued after, e.g. a training run's. About 20 minutes on the 2-core machine; logs and outputs go to the second argument.
 # The numbers still have to be copied into README.md and docs/ by hand (docs/MODEL_CARD.md says where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,12 @@ clip=../shared/data/asl_video
 mkdir -p "$work"
 
 step() { echo "== $*" >&2; }
+quiet() {  # run "$@" with PAUSE_PIDS stopped
+    [ -n "${PAUSE_PIDS:-}" ] && kill -STOP $PAUSE_PIDS
+    trap '[ -n "${PAUSE_PIDS:-}" ] && kill -CONT $PAUSE_PIDS' RETURN
+    sleep 2
+    "$@"
+}
 
 gate_args=()
 for f in "${folders[@]}"; do
@@ -29,13 +35,13 @@ $py -m dirnet.training.gate --weights "$ckpt" "${gate_args[@]}" --limit 600 \
 
 step "int8 plan"
 rm -f dirnet/pretrained/dirnet_default.int8.json
-$py -m dirnet.runtime.calibrate 2>&1 | tee "$work/calibrate.log"
+quiet $py -m dirnet.runtime.calibrate 2>&1 | tee "$work/calibrate.log"
 
 step "starter gestures"
 $py tools/build_gestures.py 2>&1 | tee "$work/gestures.log"
 
 step "speed against MediaPipe"
-$py -m dirnet.bench 2>&1 | tee "$work/bench.log"
+quiet $py -m dirnet.bench 2>&1 | tee "$work/bench.log"
 
 step "benchmark of hands it never saw"
 $py -m dirnet.evaluation.benchmark --limit 400 --out "$work/benchmark" 2>&1 | tee "$work/benchmark.log"
