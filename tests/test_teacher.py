@@ -110,7 +110,9 @@ def test_interrupted_run_leaves_no_dataset_and_no_temp_dir(tmp_path):
     out = tmp_path / "teacher"
     process = subprocess.Popen([sys.executable, "-m", "dirnet.data.teacher", "--images", str(video),
                                 "--out", str(out), "--res", "64"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # a background shell (nohup ... &) starts its jobs with SIGINT ignored
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300  # a busy machine takes long to import torch and MediaPipe
     while not list(tmp_path.glob(".teacher.tmp-*/index.jsonl")) and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until it is writing the dataset
