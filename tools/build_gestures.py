@@ -33,7 +33,7 @@ def starter_samples(estimator: Estimator, demo: DemoHand, offset: float = 0.0) -
         if name is None:
             continue
         box = box_from_points(demo.joints2d_at(t))
-        pose = estimator.estimate(demo.render(t), ["right"], boxes=[box], exit_mode="none")[0]
+        pose = estimator.estimate(demo.render(t), ["right"], boxes=[box])[0]  # the app's exits
         samples.setdefault(name, []).append(pose.joints3d)
     return {name: np.stack(s) for name, s in samples.items()}
 
