@@ -125,6 +125,9 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 50
     ckpt_every: int = 500
+    keep_every: int = 0  # also keep the weights every N steps as step<N>.* (0: off), for
+                         # scoring late checkpoints or averaging them (tools/average_weights.py)
+    lr_schedule: str = "cosine"  # after warm-up: "cosine" down to 5%, or "constant" (for averaging)
     num_workers: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda"
     threads: int = 0  # torch CPU threads; 0 = torch's default. 1 avoids OpenMP spin contention on busy CPUs
@@ -132,6 +135,8 @@ class TrainConfig:
     init: str = ""  # checkpoint whose weights start the run (e.g. a shorter run's stage0)
 
     def __post_init__(self) -> None:
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.protocol not in ("progressive", "end_to_end"):
             raise ValueError(f"protocol must be 'progressive' or 'end_to_end', got {self.protocol!r}")
         if len(self.stage_steps) != self.model.max_loops:

@@ -13,7 +13,7 @@ import torch
 from dirnet.estimator import DEFAULT_WEIGHTS, Estimator
 from dirnet.finetune import CHECKPOINT_NAME, FinetuneConfig, finetune
 from dirnet.finetune.__main__ import main
-from dirnet.finetune.blend import BLEND_GRID, blend_state, choose_blend
+from dirnet.finetune.blend import BLEND_GRID, blend_state, choose_blend, mean_state
 from dirnet.finetune.data import time_split
 from dirnet.finetune.run import freeze_all_but
 from dirnet.models.dirnet import dirnet_fpha
@@ -62,6 +62,16 @@ def test_blend_is_the_straight_line_between_the_two_weights():
     assert torch.equal(blend_state(start, tuned, 1.0)["w"], tuned["w"])
     with pytest.raises(ValueError):
         blend_state(start, {"w": tuned["w"]}, 0.5)
+
+
+def test_the_mean_of_several_weights_averages_floats_and_keeps_the_last_counters():
+    states = [{"w": torch.tensor([float(i), -2.0 * i]), "steps": torch.tensor(i)} for i in (1, 2, 6)]
+    mean = mean_state(states)
+    assert torch.allclose(mean["w"], torch.tensor([3.0, -6.0])) and mean["steps"].item() == 6
+    with pytest.raises(ValueError):
+        mean_state([states[0], {"w": states[1]["w"]}])
+    with pytest.raises(ValueError):
+        mean_state([])
 
 
 def test_the_chosen_blend_is_the_smallest_that_keeps_the_share_of_the_gain():

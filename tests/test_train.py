@@ -85,6 +85,20 @@ def test_mixstyle_in_the_config_changes_what_is_learnt(tmp_path):
     assert any(not torch.equal(plain[k], mixed[k]) for k in plain if k.startswith("stem."))
 
 
+def test_a_constant_rate_run_keeps_its_weights_every_n_steps(tmp_path):
+    config = _config(tmp_path, protocol="end_to_end", stage_steps=[4, 2], keep_every=2,
+                     lr_schedule="constant", lr=0.01)
+    assert main(["--config", config]) == 0
+    run = tmp_path / "run"
+    kept = sorted(p.name for p in run.glob("step*.safetensors"))
+    assert kept == ["step2.safetensors", "step4.safetensors", "step6.safetensors"]
+    assert json.loads((run / "step4.json").read_text())["training"]["step"] == 4
+    assert not torch.equal(load_file(str(run / "step2.safetensors"))["stem.conv.weight"],
+                           load_file(str(run / "step6.safetensors"))["stem.conv.weight"])
+    rates = [float(r["lr"]) for r in csv.DictReader((run / "train.csv").open())]
+    assert rates[1:] == [0.01] * 5  # after one warm-up step, no decay
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path):
     """DistributedDataParallel over gloo: the path multi-GPU users take, on two CPU processes."""

@@ -129,10 +129,12 @@ def _set_train_mode(model: DIRNet, cfg: TrainConfig, stage: Stage) -> None:
 
 
 def _lr_factor(cfg: TrainConfig, stage: Stage, step_in_stage: int) -> float:
-    """Linear warm-up then cosine decay to 5% within each stage."""
+    """Linear warm-up, then constant or cosine decay to 5% within each stage."""
     warm = min(cfg.warmup_steps, max(stage.steps // 5, 1))
     if step_in_stage < warm:
         return (step_in_stage + 1) / warm
+    if cfg.lr_schedule == "constant":
+        return 1.0
     return cosine_decay((step_in_stage - warm) / max(stage.steps - warm, 1))
 
 
@@ -304,6 +306,9 @@ def train(cfg: TrainConfig) -> Path:
                 bar.set_postfix(loss=f"{row[4]:.2f}", l2d=f"{last['l2d']:.2f}", ips=f"{rate:.0f}")
             if rank == 0 and (step + 1) % cfg.ckpt_every == 0 and step + 1 < end:
                 _save_state(out, model, opt, step + 1, cfg)
+            if rank == 0 and cfg.keep_every and (step + 1) % cfg.keep_every == 0:
+                save_checkpoint(model, out / f"step{step + 1}", {"training": {
+                    "step": step + 1, "config": cfg.to_dict(), "trained_on": trained_on(cfg)}})
         if rank == 0:
             metrics = _validate(model, data, device, stage.num_loops)
             history[f"stage{stage.index}"] = metrics

@@ -1,0 +1,83 @@
+"""How much do neighbouring checkpoints of one run differ on hands it never saw?
+
+    python tools/checkpoint_curve.py CKPT [CKPT ...] [--data SPEC ...] [--limit 400] [--out DIR]
+
+Scores every checkpoint (e.g. a run's `step*.safetensors`, kept with `keep_every`) on the same
+hands as `tools/compare_weights.py` (default: `counting_wall`'s teacher crops and the ASL clip) and
+prints, per checkpoint and source, the 2D mean error (256 px crops, all loops). With --out it
+writes `curve.json` and `curve.png` (error against checkpoint, one line per source). The spread
+down a run is the noise floor any single-checkpoint comparison sits on (docs/GENERALISATION.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from compare_weights import DEFAULT_DATA, per_hand_errors  # noqa: E402
+
+from dirnet.evaluation.sources import parse_spec  # noqa: E402
+from dirnet.io import write_text_atomic  # noqa: E402
+
+
+def _order(path: Path) -> tuple[int, str]:
+    """step250 before step1000; names without a step number after, by name."""
+    m = re.search(r"(\d+)$", path.with_suffix("").name)
+    return (int(m.group(1)) if m else sys.maxsize, path.name)
+
+
+def _plot(table: dict[str, dict[str, float]], png: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(names)), 3.6))
+    for source in next(iter(table.values())):
+        ax.plot(range(len(names)), [table[n][source] for n in names], marker="o", label=source)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("2D mean error, px (256 px crops)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python tools/checkpoint_curve.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="+", type=Path)
+    p.add_argument("--data", nargs="+", default=list(DEFAULT_DATA), help="dirnet.evaluation data specs")
+    p.add_argument("--limit", type=int, default=400, help="hands per source (0: all)")
+    p.add_argument("--out", type=Path, help="folder for curve.json and curve.png")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    checkpoints = sorted(args.checkpoints, key=_order)
+    sources = [parse_spec(s).name for s in args.data]
+    table: dict[str, dict[str, float]] = {}
+    print(f"{'checkpoint':24} " + " ".join(f"{s:>24}" for s in sources))
+    for ckpt in checkpoints:
+        name = ckpt.with_suffix("").name
+        table[name] = {s: float(np.nanmean(per_hand_errors(ckpt, spec, args.limit or None)))
+                       for s, spec in zip(sources, args.data)}
+        print(f"{name:24} " + " ".join(f"{table[name][s]:>24.2f}" for s in sources), flush=True)
+    for s in sources:
+        values = np.array([table[n][s] for n in table])
+        print(f"{s}: mean {values.mean():.2f}, spread (max - min) {np.ptp(values):.2f}, sd {values.std():.2f} px")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out / "curve.json", json.dumps(table, indent=2) + "\n")
+        _plot(table, args.out / "curve.png")
+        print(f"wrote {args.out / 'curve.json'} and {args.out / 'curve.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
