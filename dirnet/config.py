@@ -118,7 +118,8 @@ class TrainConfig:
     sources: tuple[DataSource, ...] = (DataSource("synth"),)
     val_fraction: float = 0.05  # of file-based sources, held out by hash of the file name
     augment: AugmentConfig = AugmentConfig()  # YAML: true (defaults), false (none) or a mapping of fields
-    mixstyle: float = 0.0  # chance per batch of MixStyle after the stem and FE's first stage (0: off)
+    mixstyle: float = 0.0  # chance per batch of MixStyle (0: off)
+    mixstyle_depth: int = 2  # layers it follows: the stem, then FE's stages (2: stem and FE stage 1)
     backgrounds: tuple[str, ...] = ()  # photo folders cut into hand-free patches: backgrounds of
                                        # "synth" renders and of real crops (augment.background_prob)
     out_dir: str = "runs/default"
@@ -135,6 +136,8 @@ class TrainConfig:
     init: str = ""  # checkpoint whose weights start the run (e.g. a shorter run's stage0)
 
     def __post_init__(self) -> None:
+        if self.mixstyle_depth < 1:
+            raise ValueError(f"mixstyle_depth must be at least 1 (the stem), got {self.mixstyle_depth}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.protocol not in ("progressive", "end_to_end"):

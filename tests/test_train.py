@@ -83,6 +83,14 @@ def test_mixstyle_in_the_config_changes_what_is_learnt(tmp_path):
     plain, again, mixed = final("plain"), final("again"), final("mixed", mixstyle=1.0)
     assert all(torch.equal(plain[k], again[k]) for k in plain)
     assert any(not torch.equal(plain[k], mixed[k]) for k in plain if k.startswith("stem."))
+    deeper = final("deeper", mixstyle=1.0, mixstyle_depth=3)  # also after FE's second stage
+    assert any(not torch.equal(mixed[k], deeper[k]) for k in mixed if k.startswith("stem."))
+
+
+def test_mixstyle_deeper_than_the_feature_extractor_is_one_error_line(tmp_path, capsys):
+    assert main(["--config", _config(tmp_path, mixstyle=0.5, mixstyle_depth=4)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mixstyle_depth" in err[0]
 
 
 def test_a_constant_rate_run_keeps_its_weights_every_n_steps(tmp_path):

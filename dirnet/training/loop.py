@@ -245,7 +245,11 @@ def train(cfg: TrainConfig) -> Path:
     model = DIRNet(cfg.model, hand).to(device).to(memory_format=torch.channels_last)
     data = TrainData(cfg, rank=rank, world_size=world, device=device)
     if cfg.mixstyle:
-        attach_mixstyle(model, [model.stem, model.fe_stages[0]], cfg.mixstyle)
+        layers = [model.stem, *model.fe_stages]
+        if cfg.mixstyle_depth > len(layers):
+            raise ValueError(f"mixstyle_depth {cfg.mixstyle_depth}: the model has {len(layers)} layers "
+                             "for it (the stem and the FE stages)")
+        attach_mixstyle(model, layers[:cfg.mixstyle_depth], cfg.mixstyle)
     weights = LossWeights()
     start_step = 0
     if cfg.init and not (out / "last.safetensors").is_file():
