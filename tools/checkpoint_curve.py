@@ -1,18 +1,18 @@
 """How much do neighbouring checkpoints of one run differ on hands it never saw?
 
     python tools/checkpoint_curve.py CKPT [CKPT ...] [--data SPEC ...] [--limit 400] [--out DIR]
+    python tools/checkpoint_curve.py START $(ls -v runs/RUN/step*.safetensors) --out DIR
 
 Scores every checkpoint (e.g. a run's `step*.safetensors`, kept with `keep_every`) on the same
 hands as `tools/compare_weights.py` (default: `counting_wall`'s teacher crops and the ASL clip) and
 prints, per checkpoint and source, the 2D mean error (256 px crops, all loops). With --out it
-writes `curve.json` and `curve.png` (error against checkpoint, one line per source). The spread
+writes `curve.json` and `curve.png` (error against checkpoint, in the order given, one line per source). The spread
 down a run is the noise floor any single-checkpoint comparison sits on (docs/GENERALISATION.md).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -25,12 +25,6 @@ from compare_weights import DEFAULT_DATA, per_hand_errors  # noqa: E402
 
 from dirnet.evaluation.sources import parse_spec  # noqa: E402
 from dirnet.io import write_text_atomic  # noqa: E402
-
-
-def _order(path: Path) -> tuple[int, str]:
-    """step250 before step1000; names without a step number after, by name."""
-    m = re.search(r"(\d+)$", path.with_suffix("").name)
-    return (int(m.group(1)) if m else sys.maxsize, path.name)
 
 
 def _plot(table: dict[str, dict[str, float]], png: Path) -> None:
@@ -59,11 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="folder for curve.json and curve.png")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    checkpoints = sorted(args.checkpoints, key=_order)
     sources = [parse_spec(s).name for s in args.data]
     table: dict[str, dict[str, float]] = {}
     print(f"{'checkpoint':24} " + " ".join(f"{s:>24}" for s in sources))
-    for ckpt in checkpoints:
+    for ckpt in args.checkpoints:
         name = ckpt.with_suffix("").name
         table[name] = {s: float(np.nanmean(per_hand_errors(ckpt, spec, args.limit or None)))
                        for s, spec in zip(sources, args.data)}
