@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     sources = [parse_spec(s).name for s in args.data]
     table: dict[str, dict[str, float]] = {}
     print(f"{'checkpoint':24} " + " ".join(f"{s:>24}" for s in sources))
-    for ckpt in args.checkpoints:
-        name = ckpt.with_suffix("").name
+    stems = [c.with_suffix("").name for c in args.checkpoints]
+    for ckpt, stem in zip(args.checkpoints, stems):
+        name = stem if stems.count(stem) == 1 else f"{ckpt.parent.name}/{stem}"  # two runs' step250
         table[name] = {s: float(np.nanmean(per_hand_errors(ckpt, spec, args.limit or None)))
                        for s, spec in zip(sources, args.data)}
         print(f"{name:24} " + " ".join(f"{table[name][s]:>24.2f}" for s in sources), flush=True)
