@@ -154,9 +154,12 @@ def trained_on(cfg: TrainConfig) -> list[dict]:
     return [dict(t) for t in dict.fromkeys(tuple(sorted(s.items())) for s in seen)]
 
 
+def _save_weights(path: Path, model: DIRNet, step: int, cfg: TrainConfig) -> None:
+    save_checkpoint(model, path, {"training": {"step": step, "config": cfg.to_dict(), "trained_on": trained_on(cfg)}})
+
+
 def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
-    save_checkpoint(model, out / "last", {"training": {"step": step, "config": cfg.to_dict(),
-                                                       "trained_on": trained_on(cfg)}})
+    _save_weights(out / "last", model, step, cfg)
     tensors = {}
     for i, state in opt.state_dict()["state"].items():
         for key, value in state.items():
@@ -311,8 +314,7 @@ def train(cfg: TrainConfig) -> Path:
             if rank == 0 and (step + 1) % cfg.ckpt_every == 0 and step + 1 < end:
                 _save_state(out, model, opt, step + 1, cfg)
             if rank == 0 and cfg.keep_every and (step + 1) % cfg.keep_every == 0:
-                save_checkpoint(model, out / f"step{step + 1}", {"training": {
-                    "step": step + 1, "config": cfg.to_dict(), "trained_on": trained_on(cfg)}})
+                _save_weights(out / f"step{step + 1}", model, step + 1, cfg)
         if rank == 0:
             metrics = _validate(model, data, device, stage.num_loops)
             history[f"stage{stage.index}"] = metrics
