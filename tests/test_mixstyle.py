@@ -1,10 +1,11 @@
 """MixStyle: the re-styled features carry the mixed statistics, and only while the model trains."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from dirnet.models.dirnet import dirnet_fpha
-from dirnet.training.mixstyle import attach_mixstyle, mix_styles
+from dirnet.training.mixstyle import attach_mixstyle, mix_sorted, mix_styles
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,7 +33,26 @@ def test_mixed_features_take_the_mixed_channel_statistics():
     assert torch.allclose(normalised, (x - mean[..., None, None]) / std[..., None, None], atol=1e-3)
 
 
-def test_hooks_restyle_a_real_model_in_training_only():
+def test_exact_mixing_takes_the_partners_distribution_and_keeps_the_content():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 2, 6, 6, generator=gen)
+    x[1] = x[1].exp() * 3  # a skewed distribution: more than its mean and std differ
+    perm = torch.tensor([1, 2, 0])
+    assert torch.allclose(mix_sorted(x, torch.ones(3), perm), x)
+
+    lam = torch.tensor([0.0, 0.5, 1.0])
+    mixed = mix_sorted(x, lam, perm)
+    ranked, mixed_ranked = x.flatten(2).sort(-1).values, mixed.flatten(2).sort(-1).values
+    assert torch.allclose(mixed_ranked[0], ranked[1], atol=1e-6)  # lam 0: exactly the partner's values
+    assert torch.allclose(mixed_ranked[1], 0.5 * ranked[1] + 0.5 * ranked[2], atol=1e-6)
+    assert torch.equal(mixed.flatten(2).argsort(-1), x.flatten(2).argsort(-1))  # same spatial order
+    x.requires_grad_(True)
+    mix_sorted(x, lam, perm).sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))  # the style shift passes no gradient
+
+
+@pytest.mark.parametrize("kind", ["moments", "exact"])
+def test_hooks_restyle_a_real_model_in_training_only(kind):
     torch.manual_seed(0)
     model = dirnet_fpha(input_res=64, max_loops=2)
     images = torch.rand(6, 3, 64, 64)
@@ -40,7 +60,7 @@ def test_hooks_restyle_a_real_model_in_training_only():
     model.eval()
     with torch.no_grad():
         plain = model.forward_features(images)
-    handles = attach_mixstyle(model, [model.stem, model.fe_stages[0]], prob=1.0)
+    handles = attach_mixstyle(model, [model.stem, model.fe_stages[0]], prob=1.0, kind=kind)
     with torch.no_grad():
         assert torch.equal(model.forward_features(images), plain)  # inference never mixes
         model.train()

@@ -85,6 +85,14 @@ def test_mixstyle_in_the_config_changes_what_is_learnt(tmp_path):
     assert any(not torch.equal(plain[k], mixed[k]) for k in plain if k.startswith("stem."))
     deeper = final("deeper", mixstyle=1.0, mixstyle_depth=3)  # also after FE's second stage
     assert any(not torch.equal(mixed[k], deeper[k]) for k in mixed if k.startswith("stem."))
+    exact = final("exact", mixstyle=1.0, mixstyle_kind="exact")  # EFDMix instead of the moments
+    assert any(not torch.equal(mixed[k], exact[k]) for k in mixed if k.startswith("stem."))
+
+
+def test_an_unknown_mixstyle_kind_is_one_error_line(tmp_path, capsys):
+    assert main(["--config", _config(tmp_path, mixstyle=0.5, mixstyle_kind="histogram")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mixstyle_kind" in err[0]
 
 
 def test_mixstyle_deeper_than_the_feature_extractor_is_one_error_line(tmp_path, capsys):

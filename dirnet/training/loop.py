@@ -252,7 +252,7 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.mixstyle_depth > len(layers):
             raise ValueError(f"mixstyle_depth {cfg.mixstyle_depth}: the model has {len(layers)} layers "
                              "for it (the stem and the FE stages)")
-        attach_mixstyle(model, layers[:cfg.mixstyle_depth], cfg.mixstyle)
+        attach_mixstyle(model, layers[:cfg.mixstyle_depth], cfg.mixstyle, kind=cfg.mixstyle_kind)
     weights = LossWeights()
     start_step = 0
     if cfg.init and not (out / "last.safetensors").is_file():
