@@ -95,6 +95,15 @@ def test_collect_maps_to_source_pixels(tmp_path):
     np.testing.assert_allclose(table.joints3d[0, 0, :, 0], raw[0, :, 0], atol=1e-4)
 
 
+def test_collect_runs_the_forward_it_is_given(tmp_path):
+    """Studies swap the forward pass (e.g. test-time augmentation); the table holds what it returns."""
+    model = tiny_model()
+    source = open_source(parse_spec(f"teacher:{write_teacher_set(tmp_path / 't', n=3)}"), RES)
+    table = collect(model, source, forward=lambda m, x: forward_loops(m, x)[1:2])
+    assert table.joints2d.shape == (1, 3, 21, 2)
+    np.testing.assert_allclose(table.joints2d[0], collect(model, source).joints2d[1], atol=1e-5)
+
+
 def test_cli_writes_metrics_and_figures(tmp_path, capsys):
     weights = write_checkpoint(tmp_path / "w")
     other = write_checkpoint(tmp_path / "other", seed=1)

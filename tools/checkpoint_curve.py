@@ -6,7 +6,9 @@
 Scores every checkpoint (e.g. a run's `step*.safetensors`, kept with `keep_every`) on the same
 hands as `tools/compare_weights.py` (default: `counting_wall`'s teacher crops and the ASL clip) and
 prints, per checkpoint and source, the 2D mean error (256 px crops, all loops). With --out it
-writes `curve.json` and `curve.png` (error against checkpoint, in the order given, one line per source). The spread
+writes `curve.json` and `curve.png` (error against checkpoint, in the order given, one line per source),
+and a later call with the same --out scores only the checkpoints its `curve.json` lacks, so it can
+follow a run as it keeps weights. The spread
 down a run is the noise floor any single-checkpoint comparison sits on (docs/GENERALISATION.md).
 """
 from __future__ import annotations
@@ -54,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     sources = [parse_spec(s).name for s in args.data]
+    scored = json.loads((args.out / "curve.json").read_text()) if args.out and (args.out / "curve.json").is_file() else {}
     table: dict[str, dict[str, float]] = {}
     print(f"{'checkpoint':24} " + " ".join(f"{s:>24}" for s in sources))
     stems = [c.with_suffix("").name for c in args.checkpoints]
     for ckpt, stem in zip(args.checkpoints, stems):
         name = stem if stems.count(stem) == 1 else f"{ckpt.parent.name}/{stem}"  # two runs' step250
-        table[name] = {s: float(np.nanmean(per_hand_errors(ckpt, spec, args.limit or None)))
-                       for s, spec in zip(sources, args.data)}
+        table[name] = scored.get(name) or {s: float(np.nanmean(per_hand_errors(ckpt, spec, args.limit or None)))
+                                           for s, spec in zip(sources, args.data)}
         print(f"{name:24} " + " ".join(f"{table[name][s]:>24.2f}" for s in sources), flush=True)
     for s in sources:
         values = np.array([table[n][s] for n in table])

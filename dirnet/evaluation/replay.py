@@ -9,6 +9,7 @@ costs no extra inference; gate training (dirnet.training.gate) caches the same t
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,7 +22,7 @@ from ..exits import exit_loops, mean_variance
 from ..flops import StageFlops
 from ..hand.skeleton import SIDE_SWAP
 from ..models.dirnet import DIRNet
-from ..models.staged import StagedModel, forward_loops
+from ..models.staged import LoopOutput, StagedModel, forward_loops
 from ..runtime.engine import FastDIRNet
 from ..runtime.quantize import Int8Plan
 from .metrics import EvalSummary, JointErrors, joint_errors, summarize_errors
@@ -96,8 +97,12 @@ class LoopTable:
 
 
 @torch.no_grad()
-def collect(model: StagedModel, source: EvalSource, batch_size: int = 32, desc: str = "evaluate") -> LoopTable:
+def collect(model: StagedModel, source: EvalSource, batch_size: int = 32, desc: str = "evaluate",
+            forward: Callable[[StagedModel, torch.Tensor], list[LoopOutput]] = forward_loops) -> LoopTable:
     """Run every loop of `model` (a DIRNet or FastDIRNet) once on every sample of `source` (tqdm).
+
+    `forward` maps (model, images) to per-loop outputs with joints (default: `forward_loops`;
+    studies pass e.g. a test-time augmentation of it).
 
     Raises:
         ValueError: the source yields no sample.
@@ -107,7 +112,7 @@ def collect(model: StagedModel, source: EvalSource, batch_size: int = 32, desc: 
     with tqdm(total=len(source), desc=desc, unit="img", disable=None) as bar:
         for batch in source.batches(batch_size):
             images = torch.from_numpy(batch.images).to(model.device).permute(0, 3, 1, 2).float().div_(255.0)
-            outputs = forward_loops(model, images)
+            outputs = forward(model, images)
             # Network-input px -> source px (undoes the crop and any mirroring); mirror 3D back out.
             j2d = np.stack([o.joints2d.cpu().double().numpy() for o in outputs])
             linear, offset = batch.to_source[:, :, :2], batch.to_source[:, :, 2]
