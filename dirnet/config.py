@@ -120,6 +120,7 @@ class TrainConfig:
     augment: AugmentConfig = AugmentConfig()  # YAML: true (defaults), false (none) or a mapping of fields
     mixstyle: float = 0.0  # chance per batch of MixStyle (0: off)
     mixstyle_depth: int = 2  # layers it follows: the stem, then FE's stages (2: stem and FE stage 1)
+    heatmap_weight: float = 0.0  # auxiliary heatmap loss on FE's map (dirnet.training.heatmap); 0: off
     mixstyle_kind: str = "moments"  # what it mixes: "moments" (mean, std) or "exact" (EFDMix, every rank)
     backgrounds: tuple[str, ...] = ()  # photo folders cut into hand-free patches: backgrounds of
                                        # "synth" renders and of real crops (augment.background_prob)
@@ -139,6 +140,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.mixstyle_depth < 1:
             raise ValueError(f"mixstyle_depth must be at least 1 (the stem), got {self.mixstyle_depth}")
+        if self.heatmap_weight < 0:
+            raise ValueError(f"heatmap_weight must be >= 0, got {self.heatmap_weight}")
         if self.mixstyle_kind not in ("moments", "exact"):
             raise ValueError(f"mixstyle_kind must be 'moments' or 'exact', got {self.mixstyle_kind!r}")
         if self.lr_schedule not in ("cosine", "constant"):

@@ -29,7 +29,8 @@ from ..models.dirnet import DIRNet
 from ..models.staged import LoopOutput
 from ..weights import load_checkpoint, read_metadata, save_checkpoint
 from .data import TrainData
-from .losses import LossTargets, LossWeights, total_loss
+from .heatmap import HeatmapProbe
+from .losses import LossTargets, LossWeights, position_loss, total_loss
 from .mixstyle import attach_mixstyle
 
 __all__ = ["train", "load_config", "stage_plan", "trained_on", "Stage", "configure_stage", "train_step",
@@ -158,8 +159,11 @@ def _save_weights(path: Path, model: DIRNet, step: int, cfg: TrainConfig) -> Non
     save_checkpoint(model, path, {"training": {"step": step, "config": cfg.to_dict(), "trained_on": trained_on(cfg)}})
 
 
-def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
+def _save_state(out: Path, model: DIRNet, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
+                probe: HeatmapProbe | None = None) -> None:
     _save_weights(out / "last", model, step, cfg)
+    if probe is not None:
+        atomic_write(out / "last_probe.safetensors", lambda tmp: save_file(probe.state_dict(), str(tmp)))
     tensors = {}
     for i, state in opt.state_dict()["state"].items():
         for key, value in state.items():
@@ -253,7 +257,13 @@ def train(cfg: TrainConfig) -> Path:
             raise ValueError(f"mixstyle_depth {cfg.mixstyle_depth}: the model has {len(layers)} layers "
                              "for it (the stem and the FE stages)")
         attach_mixstyle(model, layers[:cfg.mixstyle_depth], cfg.mixstyle, kind=cfg.mixstyle_kind)
-    weights = LossWeights()
+    weights = LossWeights(heatmap=cfg.heatmap_weight)
+    probe = None
+    if cfg.heatmap_weight:
+        probe = HeatmapProbe(model.fe_stages[-1].conv2.out_channels, cfg.model.input_res).to(device)
+        probe.attach(model.fe_stages[-1])
+        if (out / "last_probe.safetensors").is_file():
+            probe.load_state_dict(load_file(str(out / "last_probe.safetensors")))
     start_step = 0
     if cfg.init and not (out / "last.safetensors").is_file():
         model.load_state_dict(load_checkpoint(cfg.init, hand=hand, map_location=str(device))[0].state_dict())
@@ -286,6 +296,8 @@ def train(cfg: TrainConfig) -> Path:
             continue
         fresh = start_step <= stage.start
         opt = configure_stage(model, cfg, stage, fresh)
+        if probe is not None:  # a new layer beside pretrained ones: ten times their rate
+            opt.add_param_group({"params": list(probe.parameters()), "lr": 10 * cfg.lr, "base_lr": 10 * cfg.lr})
         if not fresh:
             _load_optimizer(out, opt)
         net = model
@@ -297,7 +309,7 @@ def train(cfg: TrainConfig) -> Path:
         for step in range(max(start_step, stage.start), end):
             batch = data.batch(step)
             loss, per_loop = train_step(net, model, opt, batch, stage.num_loops,
-                                        _lr_factor(cfg, stage, step - stage.start), autocast, weights)
+                                        _lr_factor(cfg, stage, step - stage.start), autocast, weights, probe)
             seen += batch["image"].shape[0] * world
             bar.update(1)
             if rank == 0 and (step + 1) % cfg.log_every == 0:
@@ -312,7 +324,7 @@ def train(cfg: TrainConfig) -> Path:
                     writer.add_scalar(f"train/{name}", value, step + 1)
                 bar.set_postfix(loss=f"{row[4]:.2f}", l2d=f"{last['l2d']:.2f}", ips=f"{rate:.0f}")
             if rank == 0 and (step + 1) % cfg.ckpt_every == 0 and step + 1 < end:
-                _save_state(out, model, opt, step + 1, cfg)
+                _save_state(out, model, opt, step + 1, cfg, probe)
             if rank == 0 and cfg.keep_every and (step + 1) % cfg.keep_every == 0:
                 _save_weights(out / f"step{step + 1}", model, step + 1, cfg)
         if rank == 0:
@@ -324,7 +336,7 @@ def train(cfg: TrainConfig) -> Path:
                         {k: round(v, 2) for k, v in metrics.items()})
             save_checkpoint(model, out / f"stage{stage.index}", {"training": {
                 "step": end, "validation": metrics, "trained_on": trained_on(cfg)}})
-            _save_state(out, model, opt, end, cfg)
+            _save_state(out, model, opt, end, cfg, probe)
         start_step = end
     bar.close()
     final = out / "final"
@@ -341,8 +353,8 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_loops: int,
-               lr_factor: float = 1.0, autocast=None, weights: LossWeights | None = None
-               ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+               lr_factor: float = 1.0, autocast=None, weights: LossWeights | None = None,
+               probe: HeatmapProbe | None = None) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
     """One optimiser step on one batch, supervising every refiner pass (Eq. 12).
 
     Args:
@@ -353,6 +365,8 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
         num_loops: refiner passes to run and supervise.
         autocast: a torch.autocast context, or None for full precision.
         weights: the loss weights (None: the defaults).
+        probe: a heatmap probe attached to the model's FE, whose loss (weight `weights.heatmap`) is
+            added; its parameters must be in `opt`.
     Returns:
         (total loss, per-loop loss terms), as dirnet.training.losses.total_loss.
     """
@@ -362,8 +376,11 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
     images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     with autocast or contextlib.nullcontext():
         outputs = net(images, num_loops)
-    loss, per_loop = total_loss([_float(o) for o in outputs], _targets(batch, device), model.cfg.input_res,
-                                weights or LossWeights())
+    weights = weights or LossWeights()
+    targets = _targets(batch, device)
+    loss, per_loop = total_loss([_float(o) for o in outputs], targets, model.cfg.input_res, weights)
+    if probe is not None:
+        loss = loss + weights.heatmap * position_loss(probe(), targets, model.cfg.input_res, weights)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

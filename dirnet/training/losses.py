@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..models.dirnet import REFERENCE_RES
 from ..models.staged import LoopOutput
 
-__all__ = ["LossWeights", "LossTargets", "loop_loss", "total_loss"]
+__all__ = ["LossWeights", "LossTargets", "loop_loss", "total_loss", "position_loss"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class LossWeights:
     pose_reg: float = 1e-3  # keeps axis-angles small where labels do not constrain them
     shape_reg: float = 1e-3
     smooth_l1: bool = True  # L1 otherwise (the paper's L2D)
+    heatmap: float = 0.0  # the auxiliary heatmap probe's L2D (dirnet.training.heatmap); 0: off
 
 
 @dataclass
@@ -54,15 +55,25 @@ def _var_loss_2d(err: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return torch.exp(-alpha) * core + 0.5 * alpha
 
 
+def _regression_2d(err2d: torch.Tensor, weights: LossWeights) -> torch.Tensor:
+    return F.smooth_l1_loss(err2d, torch.zeros_like(err2d), reduction="none") if weights.smooth_l1 \
+        else err2d.abs()
+
+
+def position_loss(joints2d: torch.Tensor, target: LossTargets, input_res: int,
+                  weights: LossWeights = LossWeights()) -> torch.Tensor:
+    """L2D of any (B, 21, 2) positions in input px (e.g. the heatmap probe's), as `loop_loss`'s."""
+    err2d = (joints2d - target.joints2d) * (REFERENCE_RES / input_res)
+    return _masked_mean(_regression_2d(err2d, weights), target.has2d, target.joint_mask)
+
+
 def loop_loss(out: LoopOutput, target: LossTargets, input_res: int,
               weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
     """All loss terms of one loop, each a scalar."""
-    to_ref = REFERENCE_RES / input_res
-    err2d = (out.joints2d - target.joints2d) * to_ref
+    err2d = (out.joints2d - target.joints2d) * (REFERENCE_RES / input_res)
     gt3d = target.joints3d - target.joints3d[:, :1]
     err3d = out.joints3d - gt3d
-    reg2d = F.smooth_l1_loss(err2d, torch.zeros_like(err2d), reduction="none") if weights.smooth_l1 \
-        else err2d.abs()
+    reg2d = _regression_2d(err2d, weights)
     alpha2d, alpha3d = out.alpha2d.clamp(-10, 12), out.alpha3d.clamp(-10, 14)
     # The variance losses see detached errors: they calibrate sigma without re-weighting the pose.
     var2d = _var_loss_2d(err2d.detach(), alpha2d)
