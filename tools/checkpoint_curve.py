@@ -1,14 +1,16 @@
 """How much do neighbouring checkpoints of one run differ on hands it never saw?
 
     python tools/checkpoint_curve.py CKPT [CKPT ...] [--data SPEC ...] [--limit 400] [--out DIR]
-    python tools/checkpoint_curve.py START $(ls -v runs/RUN/step*.safetensors) --out DIR
+    python tools/checkpoint_curve.py START $(ls -v runs/RUN/step*.safetensors) --out DIR [--against CURVE]
 
 Scores every checkpoint (e.g. a run's `step*.safetensors`, kept with `keep_every`) on the same
 hands as `tools/compare_weights.py` (default: `counting_wall`'s teacher crops and the ASL clip) and
 prints, per checkpoint and source, the 2D mean error (256 px crops, all loops). With --out it
 writes `curve.json` and `curve.png` (error against checkpoint, in the order given, one line per source),
 and a later call with the same --out scores only the checkpoints its `curve.json` lacks, so it can
-follow a run as it keeps weights. The spread
+follow a run as it keeps weights. --against another run's `curve.json` compares the checkpoints of
+the same name (an arm against its control, step for step): per source, both runs' mean and sd over
+them, the mean difference with its standard error, and at how many steps this run is worse. The spread
 down a run is the noise floor any single-checkpoint comparison sits on (docs/GENERALISATION.md).
 """
 from __future__ import annotations
@@ -47,12 +49,25 @@ def _plot(table: dict[str, dict[str, float]], png: Path) -> None:
     plt.close(fig)
 
 
+def _against(table: dict[str, dict[str, float]], control: dict[str, dict[str, float]], sources: list[str]) -> None:
+    """Print, per source, this run against `control` over the checkpoints both have."""
+    shared = [n for n in table if n in control]
+    print(f"against the control, {len(shared)} checkpoints of the same name:")
+    for s in sources:
+        mine, theirs = (np.array([t[n][s] for n in shared]) for t in (table, control))
+        diff = mine - theirs
+        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        print(f"  {s}: {mine.mean():.2f} (sd {mine.std():.2f}) against {theirs.mean():.2f} (sd {theirs.std():.2f}); "
+              f"difference {diff.mean():+.2f} (se {se:.2f}), worse at {int((diff > 0).sum())} of {len(diff)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python tools/checkpoint_curve.py", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", type=Path)
     p.add_argument("--data", nargs="+", default=list(DEFAULT_DATA), help="dirnet.evaluation data specs")
     p.add_argument("--limit", type=int, default=400, help="hands per source (0: all)")
     p.add_argument("--out", type=Path, help="folder for curve.json and curve.png")
+    p.add_argument("--against", type=Path, help="a control run's curve.json, compared step for step")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     sources = [parse_spec(s).name for s in args.data]
@@ -68,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in sources:
         values = np.array([table[n][s] for n in table])
         print(f"{s}: mean {values.mean():.2f}, spread (max - min) {np.ptp(values):.2f}, sd {values.std():.2f} px")
+    if args.against:
+        _against({n: v for n, v in table.items() if n.startswith("step")}, json.loads(args.against.read_text()), sources)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.out / "curve.json", json.dumps(table, indent=2) + "\n")
