@@ -120,8 +120,8 @@ class TrainConfig:
     augment: AugmentConfig = AugmentConfig()  # YAML: true (defaults), false (none) or a mapping of fields
     mixstyle: float = 0.0  # chance per batch of MixStyle (0: off)
     mixstyle_depth: int = 2  # layers it follows: the stem, then FE's stages (2: stem and FE stage 1)
-    heatmap_weight: float = 0.0  # auxiliary heatmap loss on FE's map (dirnet.training.heatmap); 0: off
     mixstyle_kind: str = "moments"  # what it mixes: "moments" (mean, std) or "exact" (EFDMix, every rank)
+    heatmap_weight: float = 0.0  # auxiliary heatmap loss on FE's map (dirnet.training.heatmap); 0: off
     backgrounds: tuple[str, ...] = ()  # photo folders cut into hand-free patches: backgrounds of
                                        # "synth" renders and of real crops (augment.background_prob)
     out_dir: str = "runs/default"
