@@ -121,7 +121,8 @@ class TrainConfig:
     mixstyle: float = 0.0  # chance per batch of MixStyle (0: off)
     mixstyle_depth: int = 2  # layers it follows: the stem, then FE's stages (2: stem and FE stage 1)
     mixstyle_kind: str = "moments"  # what it mixes: "moments" (mean, std) or "exact" (EFDMix, every rank)
-    heatmap_weight: float = 0.0  # auxiliary heatmap loss on FE's map (dirnet.training.heatmap); 0: off
+    heatmap_weight: float = 0.0  # auxiliary heatmap loss on FE's map (dirnet.training.heatmap); 0: off.
+                                 # It shapes FE only where FE learns (not in progressive stages after the first)
     backgrounds: tuple[str, ...] = ()  # photo folders cut into hand-free patches: backgrounds of
                                        # "synth" renders and of real crops (augment.background_prob)
     out_dir: str = "runs/default"

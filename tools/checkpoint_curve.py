@@ -7,10 +7,13 @@ Scores every checkpoint (e.g. a run's `step*.safetensors`, kept with `keep_every
 hands as `tools/compare_weights.py` (default: `counting_wall`'s teacher crops and the ASL clip) and
 prints, per checkpoint and source, the 2D mean error (256 px crops, all loops). With --out it
 writes `curve.json` and `curve.png` (error against checkpoint, in the order given, one line per source),
-and a later call with the same --out scores only the checkpoints its `curve.json` lacks, so it can
-follow a run as it keeps weights. --against another run's `curve.json` compares the checkpoints of
+and a later call with the same --out (and the same --data and --limit) scores only the checkpoints
+its `curve.json` lacks, so it can follow a run as it keeps weights; the file then holds the
+checkpoints of the latest call. --against another run's `curve.json` compares the checkpoints of
 the same name (an arm against its control, step for step): per source, both runs' mean and sd over
-them, the mean difference with its standard error, and at how many steps this run is worse. The spread
+them, the mean difference with its standard error (over the paired steps: checkpoint noise within
+one run each, not run-to-run noise), and at how many steps this run is worse; only checkpoints named
+step* take part. The spread
 down a run is the noise floor any single-checkpoint comparison sits on (docs/GENERALISATION.md).
 """
 from __future__ import annotations
@@ -51,12 +54,15 @@ def _plot(table: dict[str, dict[str, float]], png: Path) -> None:
 
 def _against(table: dict[str, dict[str, float]], control: dict[str, dict[str, float]], sources: list[str]) -> None:
     """Print, per source, this run against `control` over the checkpoints both have."""
-    shared = [n for n in table if n in control]
+    shared = [n for n in table if n in control and all(s in control[n] for s in sources)]
+    if len(shared) < 2:
+        print(f"against the control: {len(shared)} checkpoint(s) of the same name, too few to compare")
+        return
     print(f"against the control, {len(shared)} checkpoints of the same name:")
     for s in sources:
         mine, theirs = (np.array([t[n][s] for n in shared]) for t in (table, control))
         diff = mine - theirs
-        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        se = diff.std(ddof=1) / np.sqrt(len(diff))
         print(f"  {s}: {mine.mean():.2f} (sd {mine.std():.2f}) against {theirs.mean():.2f} (sd {theirs.std():.2f}); "
               f"difference {diff.mean():+.2f} (se {se:.2f}), worse at {int((diff > 0).sum())} of {len(diff)}")
 
@@ -77,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     stems = [c.with_suffix("").name for c in args.checkpoints]
     for ckpt, stem in zip(args.checkpoints, stems):
         name = stem if stems.count(stem) == 1 else f"{ckpt.parent.name}/{stem}"  # two runs' step250
-        table[name] = scored.get(name) or {s: float(np.nanmean(per_hand_errors(ckpt, spec, args.limit or None)))
-                                           for s, spec in zip(sources, args.data)}
+        reuse = scored.get(name, {})
+        if not all(s in reuse for s in sources):
+            reuse = {s: float(np.nanmean(per_hand_errors(ckpt, spec, args.limit or None)))
+                     for s, spec in zip(sources, args.data)}
+        table[name] = reuse
         print(f"{name:24} " + " ".join(f"{table[name][s]:>24.2f}" for s in sources), flush=True)
     for s in sources:
         values = np.array([table[n][s] for n in table])

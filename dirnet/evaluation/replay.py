@@ -101,8 +101,8 @@ def collect(model: StagedModel, source: EvalSource, batch_size: int = 32, desc: 
             forward: Callable[[StagedModel, torch.Tensor], list[LoopOutput]] = forward_loops) -> LoopTable:
     """Run every loop of `model` (a DIRNet or FastDIRNet) once on every sample of `source` (tqdm).
 
-    `forward` maps (model, images) to per-loop outputs with joints (default: `forward_loops`;
-    studies pass e.g. a test-time augmentation of it).
+    `forward` maps (model, images) to per-loop outputs with joints (default: `forward_loops`, every
+    loop; studies pass e.g. a test-time augmentation of it, and the table holds what it returns).
 
     Raises:
         ValueError: the source yields no sample.

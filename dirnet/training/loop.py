@@ -260,6 +260,8 @@ def train(cfg: TrainConfig) -> Path:
     weights = LossWeights(heatmap=cfg.heatmap_weight)
     probe = None
     if cfg.heatmap_weight:
+        if world > 1:  # outside DistributedDataParallel, each rank would train a probe of its own
+            raise ValueError("heatmap_weight: the heatmap probe trains in one process only, not under torchrun")
         probe = HeatmapProbe(model.fe_stages[-1].conv2.out_channels, cfg.model.input_res).to(device)
         probe.attach(model.fe_stages[-1])
         if (out / "last_probe.safetensors").is_file():
@@ -383,7 +385,7 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
         loss = loss + weights.heatmap * position_loss(probe(), targets, model.cfg.input_res, weights)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    torch.nn.utils.clip_grad_norm_([*model.parameters(), *(probe.parameters() if probe is not None else ())], 5.0)
     opt.step()
     return loss, per_loop
 

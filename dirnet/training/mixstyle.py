@@ -34,7 +34,8 @@ def mix_styles(x: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor) -> torch.
 def mix_sorted(x: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     """Sample i of (B, C, H, W) `x` with every value of a channel moved to lam[i] * itself +
     (1 - lam[i]) * the value of the same rank in sample perm[i]'s channel; lam (B,) in [0, 1].
-    Each channel keeps its spatial order (the content); the shift carries no gradient."""
+    Each channel keeps its spatial order (the content). The shift carries no gradient (the paper lets
+    it flow into the partner's values; here, as in `mix_styles`, the style is a constant)."""
     flat = x.flatten(2)
     ranked, order = flat.sort(-1)
     shift = ((1 - lam.view(-1, 1, 1).to(x.dtype)) * (ranked[perm] - ranked)).detach()
