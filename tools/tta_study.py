@@ -2,64 +2,33 @@
 
     python tools/tta_study.py [--weights W] [--views 0 15,-15 0,15,-15 ...] [--data SPEC ...] [--limit 400]
 
-Test-time augmentation: each crop is turned about its centre by every angle of a view set (degrees;
-0 is the crop itself), the network runs on every copy (all loops), and the last loop's joints are
-turned back (2D about the crop centre, 3D about the view axis, `dirnet.crop.crop_rotation_3d`) and
-averaged. Per view set and source it prints the 2D mean error (256 px crops), PA-MPJPE, and the
-paired difference in 2D from the first view set (by default `0`, the plain crop) with its 95%
-bootstrap interval over hands (default
-hands: `counting_wall`'s teacher crops and the ASL clip, as `tools/compare_weights.py`). A set of
-k views costs k times the network. docs/GENERALISATION.md has the figures.
+Test-time augmentation (`dirnet.evaluation.tta`): each crop is turned about its centre by every
+angle of a view set (degrees; 0 is the crop itself), the network runs on every copy (all loops),
+and the last loop's joints are turned back and averaged. Per view set and source it prints the 2D
+mean error (256 px crops), PA-MPJPE, and the paired difference in 2D from the first view set (by
+default `0`, the plain crop) with its 95% bootstrap interval over hands (default hands:
+`counting_wall`'s teacher crops and the ASL clip, as `tools/compare_weights.py`). A set of k views
+costs k times the network. docs/GENERALISATION.md has the figures.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compare_weights import DEFAULT_DATA, paired_interval  # noqa: E402
 
-from dirnet.crop import crop_rotation_3d  # noqa: E402
 from dirnet.evaluation.replay import collect  # noqa: E402
 from dirnet.evaluation.sources import open_source, parse_spec  # noqa: E402
-from dirnet.models.staged import LoopOutput, StagedModel, forward_loops  # noqa: E402
+from dirnet.evaluation.tta import rotation_average  # noqa: E402
 from dirnet.estimator import DEFAULT_WEIGHTS  # noqa: E402
 from dirnet.weights import load_checkpoint  # noqa: E402
-
-
-def turn(images: torch.Tensor, degrees: float) -> torch.Tensor:
-    """(B, 3, R, R) crops turned about their centre as `crop_matrix` turns content (clockwise on
-    screen for positive angles); corners from outside the crop are black, as training's crops."""
-    a = np.deg2rad(degrees)
-    # grid_sample reads, for each output pixel, the input at R(-a) (output - centre) + centre; with
-    # align_corners=True the centre (R-1)/2 is 0 in normalised units, so the map is R(-a) itself.
-    inverse = torch.tensor([[np.cos(a), np.sin(a), 0.0], [-np.sin(a), np.cos(a), 0.0]], dtype=images.dtype,
-                           device=images.device)
-    grid = F.affine_grid(inverse.expand(len(images), 2, 3), list(images.shape), align_corners=True)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-
-
-def rotation_average(model: StagedModel, images: torch.Tensor, angles: tuple[float, ...]) -> list[LoopOutput]:
-    """The last loop's joints averaged over copies of `images` turned by `angles` (one LoopOutput;
-    its other fields, variances and gate included, are those of the first view)."""
-    centre = (images.shape[-1] - 1) / 2.0
-    joints2d, joints3d, first = [], [], None
-    for degrees in angles:
-        out = forward_loops(model, turn(images, degrees))[-1]
-        first = out if first is None else first
-        back = crop_rotation_3d(np.deg2rad(degrees))  # x_turned = back @ x, so x = back.T @ x_turned
-        joints2d.append((out.joints2d.double().cpu().numpy() - centre) @ back[:2, :2] + centre)
-        joints3d.append(out.joints3d.double().cpu().numpy() @ back)
-    return [replace(first, joints2d=torch.from_numpy(np.mean(joints2d, 0)),
-                    joints3d=torch.from_numpy(np.mean(joints3d, 0)))]
 
 
 def main(argv: list[str] | None = None) -> int:
