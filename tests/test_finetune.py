@@ -13,12 +13,13 @@ import torch
 from dirnet.estimator import DEFAULT_WEIGHTS, Estimator
 from dirnet.finetune import CHECKPOINT_NAME, FinetuneConfig, finetune
 from dirnet.finetune.__main__ import main
+from dirnet.finetune.anchor import make_anchor
 from dirnet.finetune.blend import BLEND_GRID, blend_state, choose_blend, mean_state
 from dirnet.finetune.data import time_split
 from dirnet.finetune.run import freeze_all_but
 from dirnet.models.dirnet import dirnet_fpha
 from dirnet.weights import load_checkpoint
-from tests.conftest import shared_path
+from tests.conftest import TINY_RES, shared_path, tiny_model
 
 FRAMES = 40  # of the ASL clip: a real hand in every frame
 
@@ -82,6 +83,38 @@ def test_the_chosen_blend_is_the_smallest_that_keeps_the_share_of_the_gain():
     assert choose_blend({0.0: 10.0, 0.5: 10.5, 1.0: 11.0}, 0.9) == 0.0  # no gain: the starting weights
     with pytest.raises(ValueError):
         choose_blend({0.5: 1.0}, 0.9)
+
+
+def test_the_anchor_pulls_a_model_back_to_its_own_starting_outputs():
+    model = tiny_model(seed=3)
+    anchor = make_anchor(model, slice(2, None), weight=1.0)  # rows 2-3 play the renders
+    images = torch.rand(4, 3, TINY_RES, TINY_RES, generator=torch.Generator().manual_seed(0))
+    assert anchor(images, model(images, 2)).item() < 1e-9  # the model is its own copy: nothing to pull
+    with torch.no_grad():  # the fine-tune moves the model; the anchor's copy must stay where it was
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(15):
+        loss = anchor(images, model(images, 2))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[0] > 0.05 and losses[-1] < 0.5 * losses[0]
+
+
+def test_the_anchor_keeps_2d_only_on_the_render_rows():
+    model = tiny_model(seed=4)
+    images = torch.rand(4, 3, TINY_RES, TINY_RES, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        shifted = [o.apply(lambda t: t) for o in model(images, 1)]
+        for o in shifted:  # the user's rows (0-1) moved in 2D only: not the anchor's business
+            o.joints2d[:2] += 10.0
+        assert make_anchor(model, slice(2, None), 1.0)(images, shifted).item() < 1e-9
+        for o in shifted:  # their 3D moved: it is
+            o.joints3d[:2, 1:] += 5.0
+        assert make_anchor(model, slice(2, None), 1.0)(images, shifted).item() > 0.1
 
 
 @pytest.mark.parametrize("adapt, parts", [

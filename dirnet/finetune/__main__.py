@@ -59,6 +59,9 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--synth-share", type=float, default=d.synth_share,
                    help="share of each batch rendered on the fly (default %(default)s)")
+    p.add_argument("--anchor", type=float, default=d.anchor,
+                   help="weight of the starting model's own outputs as targets (its 2D on the renders, "
+                        "its 3D everywhere), so the fine-tune forgets less elsewhere (default %(default)s; 0: off)")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction,
                    help="share held out at the end of every input (default %(default)s)")
@@ -91,7 +94,8 @@ def _parse(argv: list[str] | None) -> tuple[FinetuneConfig, bool]:
     checks = () if a.no_checks else (tuple(a.check) if a.check else None)
     try:
         cfg = FinetuneConfig(inputs=tuple(a.inputs), out=a.out, minutes=a.minutes, weights=a.weights,
-                             max_steps=a.steps, batch_size=a.batch_size, synth_share=a.synth_share, lr=a.lr,
+                             max_steps=a.steps, batch_size=a.batch_size, synth_share=a.synth_share,
+                             anchor=a.anchor, lr=a.lr,
                              val_fraction=a.val_fraction, min_frames=a.min_frames, min_score=a.min_score,
                              frame_step=a.frame_step, synth_checks=a.synth_checks, checks=checks,
                              threads=a.threads, nice=a.nice, seed=a.seed, overwrite=a.overwrite,

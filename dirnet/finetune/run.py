@@ -10,7 +10,8 @@
    ../shared has it);
 4. fine-tunes for about `minutes`, every refiner pass supervised, each batch half the user's
    crops (augmented as in training) and half new synthetic renders of random poses, so poses the
-   recording lacks are not forgotten; BatchNorm statistics stay the base model's;
+   recording lacks are not forgotten; the starting model's own outputs are targets too (its 2D on
+   the renders, its 3D everywhere: dirnet.finetune.anchor); BatchNorm statistics stay the base model's;
 5. blends the fine-tuned weights with the starting ones (dirnet.finetune.blend): the most
    conservative blend that keeps `keep_gain` of the best gain on the held-out slice, so the model
    forgets less of what it knew elsewhere;
@@ -46,6 +47,7 @@ from ..training.data import TrainData
 from ..training.gate import GateCache, GateTrainConfig, fit_gate, gate_logits
 from ..training.loop import Stage, configure_stage, cosine_decay, train_step
 from ..weights import checkpoint_paths, load_checkpoint, save_checkpoint
+from .anchor import make_anchor
 from .blend import BLEND_GRID, blend_state, choose_blend
 from .data import LabelledSplit, count_items, label_and_split, resolve_inputs
 from .score import Score, open_checks, score, score_table, synthetic_source
@@ -76,6 +78,7 @@ class FinetuneConfig:
     max_steps: int | None = None  # stop after this many steps even with time left (tests, reruns)
     batch_size: int = 32
     synth_share: float = 0.5  # share of each batch rendered on the fly (random poses: not forgetting)
+    anchor: float = 1.0  # weight of the starting model's outputs as targets (dirnet.finetune.anchor; 0: off)
     lr: float = 1e-4  # peak learning rate: 3e-4 forgot twice as much elsewhere (docs/FINETUNE.md)
     warmup_steps: int = 10  # linear warm-up; then cosine decay over the time budget
     val_fraction: float = 0.2  # held out at the end of every input
@@ -94,9 +97,10 @@ class FinetuneConfig:
     overwrite: bool = False  # replace an existing DIR (only once the new one is complete)
 
     def __post_init__(self) -> None:
-        if self.minutes <= 0 or not 0.0 <= self.synth_share < 1.0 or not 0.0 < self.val_fraction < 0.9:
+        if (self.minutes <= 0 or not 0.0 <= self.synth_share < 1.0 or not 0.0 < self.val_fraction < 0.9
+                or self.anchor < 0):
             raise ValueError(f"bad settings: minutes={self.minutes} synth_share={self.synth_share} "
-                             f"val_fraction={self.val_fraction}")
+                             f"val_fraction={self.val_fraction} anchor={self.anchor}")
         if (self.blend is not None and not 0.0 <= self.blend <= 1.0) or not 0.0 < self.keep_gain <= 1.0:
             raise ValueError(f"bad settings: blend={self.blend} keep_gain={self.keep_gain} (0..1 both)")
         if self.adapt not in ADAPT:
@@ -188,6 +192,8 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
          ) -> tuple[int, list[float]]:
     """Fine-tune in place until the time budget (or max_steps) is spent; returns (steps, losses)."""
     loops = model.cfg.max_loops
+    renders = slice(cfg.batch_size - data.synth_count, None)  # each batch's last rows (none: empty)
+    anchor = make_anchor(model, renders, cfg.anchor) if cfg.anchor else None
     opt = configure_stage(model, train_cfg, Stage(0, loops, 0, 0), fresh=True)
     freeze_all_but(model, cfg.adapt)
     model.to(memory_format=torch.channels_last).train()  # as dirnet.train: faster convolutions on the CPU
@@ -209,7 +215,7 @@ def _fit(model: DIRNet, data: TrainData, train_cfg: TrainConfig, cfg: FinetuneCo
                 break
             step = len(losses)
             factor = (step + 1) / cfg.warmup_steps if step < cfg.warmup_steps else cosine_decay(done)
-            loss, _ = train_step(model, model, opt, data.batch(step), loops, factor)
+            loss, _ = train_step(model, model, opt, data.batch(step), loops, factor, extra=anchor)
             losses.append(float(loss.detach()))
             bar.set_postfix(step=step + 1, loss=f"{losses[-1]:.2f}")
             clock.tell(done, f"fine-tuning: step {step + 1}, loss {losses[-1]:.2f}")

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -356,7 +357,9 @@ def train(cfg: TrainConfig) -> Path:
 
 def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_loops: int,
                lr_factor: float = 1.0, autocast=None, weights: LossWeights | None = None,
-               probe: HeatmapProbe | None = None) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+               probe: HeatmapProbe | None = None,
+               extra: Callable[[torch.Tensor, list[LoopOutput]], torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
     """One optimiser step on one batch, supervising every refiner pass (Eq. 12).
 
     Args:
@@ -369,6 +372,8 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
         weights: the loss weights (None: the defaults).
         probe: a heatmap probe attached to the model's FE, whose loss (weight `weights.heatmap`) is
             added; its parameters must be in `opt`.
+        extra: maps (images, per-loop outputs) to a loss term added to the total (e.g. a
+            fine-tune's dirnet.finetune.anchor).
     Returns:
         (total loss, per-loop loss terms), as dirnet.training.losses.total_loss.
     """
@@ -380,9 +385,12 @@ def train_step(net, model: DIRNet, opt: torch.optim.Optimizer, batch: dict, num_
         outputs = net(images, num_loops)
     weights = weights or LossWeights()
     targets = _targets(batch, device)
-    loss, per_loop = total_loss([_float(o) for o in outputs], targets, model.cfg.input_res, weights)
+    outputs = [_float(o) for o in outputs]
+    loss, per_loop = total_loss(outputs, targets, model.cfg.input_res, weights)
     if probe is not None:
         loss = loss + weights.heatmap * position_loss(probe(), targets, model.cfg.input_res, weights)
+    if extra is not None:
+        loss = loss + extra(images, outputs)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([*model.parameters(), *(probe.parameters() if probe is not None else ())], 5.0)
