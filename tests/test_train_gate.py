@@ -9,8 +9,8 @@ from dirnet.exit_policy import ExitPolicy
 from dirnet.exits import exit_loops
 from dirnet.flops import StageFlops
 from dirnet.models.blocks import ExitGate
-from dirnet.training.gate import (GateCache, GateTrainConfig, gate_logits, main, outcome, rewards,
-                               sample_episodes, train_gate)
+from dirnet.training.gate import (GateCache, GateTrainConfig, choose_row, gate_logits, main, outcome,
+                                  rewards, sample_episodes, train_gate)
 from dirnet.weights import load_checkpoint
 from tests.conftest import write_checkpoint, write_teacher_set
 
@@ -72,6 +72,23 @@ def test_reinforce_learns_to_exit_early_on_easy_samples():
     assert got["gflops"] < 0.75 * full["gflops"]
     for key in ("err2d", "err3d", "pa"):
         assert got[key] <= 1.02 * full[key], key
+
+
+def _row(lam, saving, loss):
+    """A judged gate as fit_gate's rows hold it (margins as dirnet.training.gate's outcome)."""
+    margin = min((saving - 0.3) / 0.3, (0.02 - loss) / 0.02)
+    return {"lambda": lam, "gflops_saving": saving, "error_increase": loss, "margin": margin,
+            "meets_target": saving >= 0.3 and loss <= 0.02}
+
+
+def test_the_starting_gate_stays_unless_a_new_one_meets_the_targets():
+    start, never_exits, exits_too_much = _row(None, 0.55, 0.057), _row(0.1, 0.0, 0.0), _row(0.03, 0.52, 0.041)
+    # Nothing meets both: the margins rank the gate that never exits first; the starting one stays.
+    assert choose_row([start, never_exits, exits_too_much])["lambda"] == 0.1
+    assert choose_row([start, never_exits, exits_too_much], keep_start=True)["lambda"] is None
+    good, better = _row(0.01, 0.35, 0.01), _row(0.02, 0.45, 0.015)
+    assert choose_row([start, never_exits, good, better], keep_start=True)["lambda"] == 0.02
+    assert choose_row([_row(None, 0.5, 0.0), good], keep_start=True)["lambda"] is None  # start meets them best
 
 
 def test_cli_trains_the_gate_only(tmp_path, capsys):

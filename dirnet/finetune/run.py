@@ -260,7 +260,7 @@ def _blend(model: DIRNet, start: dict[str, torch.Tensor], val_source, start_err:
 
 def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[str, Score], dict, float]:
     """Retrain the gate on the fine-tuned model's outputs for the user's frames (judged on the
-    held-out slice, against the base model's gate, which stays if it is better); returns those two
+    held-out slice; the base model's gate stays unless a new one meets the targets); returns those two
     sources' scores with the chosen gate, its record and tau_var."""
     stage = count_stage_flops(model)
     _, fit_table = score(model, fit_source, 1.0)

@@ -54,7 +54,7 @@ from ..models.staged import StagedModel
 from ..weights import load_checkpoint, save_checkpoint
 
 __all__ = ["GateCache", "GateTrainConfig", "LAMBDA_SWEEP", "rewards", "sample_episodes",
-           "train_gate", "gate_logits", "outcome", "choose_tau_var", "fit_gate", "main"]
+           "train_gate", "gate_logits", "outcome", "choose_tau_var", "choose_row", "fit_gate", "main"]
 
 # GFLOPs per unit of (px + mm) error; dense at the knee (0.1-0.2), where the GFLOPs saved fall
 # steeply as lambda grows.
@@ -226,13 +226,22 @@ def choose_tau_var(cache: GateCache, target_loops: float) -> float:
     return float(candidates[int(np.argmin(np.abs(np.asarray(loops) - target_loops)))])
 
 
+def choose_row(rows: list[dict], keep_start: bool = False) -> dict:
+    """The gate to keep of the judged `rows`: the largest relative margin on both targets, the
+    least bad when none meets them. With `keep_start`, rows[0] is the starting gate and stays unless
+    another row meets both targets: a few hundred samples of one person can train gates that are
+    worse elsewhere, or that never exit and pass for the least bad on a short held-out slice."""
+    if keep_start:
+        rows = [r for r in rows if r["meets_target"]] or rows[:1]
+    return max(rows, key=lambda r: r["margin"])
+
+
 def fit_gate(gate: ExitGate, cache: GateCache, held: GateCache, lambdas: tuple[float, ...] = LAMBDA_SWEEP,
              cfg: GateTrainConfig = GateTrainConfig(), progress: bool = False, keep_start: bool = False
              ) -> tuple[dict, list[dict], float]:
     """Train a copy of `gate` per lambda on `cache`, judge each on `held`, and load the best into
-    `gate` (the largest relative margin on both targets; the least bad when none meets them).
-    With `keep_start` the starting gate (an already trained one) is judged too, as the row with
-    lambda None, and stays when it is the best: a few hundred samples can train worse gates.
+    `gate` (`choose_row`). With `keep_start` the starting gate (an already trained one) is judged
+    too, as the row with lambda None.
 
     Returns:
         (the best row, every row: lambda, final_return and the held-out outcome, the tau_var whose
@@ -246,7 +255,7 @@ def fit_gate(gate: ExitGate, cache: GateCache, held: GateCache, lambdas: tuple[f
         history = train_gate(trained, cache, lam, cfg, progress=progress)
         gates[lam] = trained
         rows.append({"lambda": lam, "final_return": history[-1], **_judge(held, gate_logits(trained, held))})
-    best = max(rows, key=lambda r: r["margin"])
+    best = choose_row(rows, keep_start)
     if best["lambda"] is not None:
         gate.load_state_dict(gates[best["lambda"]].state_dict())
     return best, rows, choose_tau_var(held, best["loops"])
