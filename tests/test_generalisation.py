@@ -12,7 +12,7 @@ import torch
 from dirnet.evaluation.benchmark import main as benchmark_main
 from dirnet.config import DataSource, TrainConfig
 from dirnet.data.augment import NO_AUGMENT
-from dirnet.data.compose import cut_out, paste_on_backgrounds, skeleton_alpha
+from dirnet.data.compose import cut_out, paste_on_backgrounds, random_convolution, skeleton_alpha
 from dirnet.data.readers import read_samples
 from dirnet.data.synth import SynthRenderer
 from dirnet.evaluation.sources import parse_spec
@@ -142,6 +142,20 @@ def test_cut_out_covers_part_of_the_hand(rendered):
     hand = skeleton_alpha(rendered.joints2d, 128) > 0.5
     share = (changed & hand).sum((1, 2)) / hand.sum((1, 2))
     assert (share > 0.01).all() and (share < 0.9).all(), share
+
+
+def test_random_convolution_changes_texture_and_keeps_the_hand_and_the_colours(rendered):
+    images = rendered.images.float() / 255
+    assert random_convolution(images, 0.0, torch.Generator().manual_seed(0)) is images
+    out = random_convolution(images, 1.0, torch.Generator().manual_seed(2))
+    assert out.shape == images.shape and 0.0 <= out.min() and out.max() <= 1.0
+    assert ((out - images).abs().mean((1, 2, 3)) > 0.003).all()  # every crop changed ...
+    # ... but each channel keeps its mean, so the crop's brightness and colour cast are its own
+    assert (out.mean((2, 3)) - images.mean((2, 3))).abs().max() < 0.08
+    # and the hand stays where it was: its silhouette still differs from the background
+    hand = skeleton_alpha(rendered.joints2d, 128) > 0.5
+    mean_in, mean_out = [(out * m[:, None]).sum((2, 3)) / m.sum((1, 2))[:, None] for m in (hand, ~hand)]
+    assert ((mean_in - mean_out).abs().amax(1) > 0.01).all()
 
 
 def test_spatial_head_survives_a_checkpoint_and_the_fast_path(tmp_path):

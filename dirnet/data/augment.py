@@ -38,11 +38,14 @@ class AugmentConfig:
     background_prob: float = 0.0                  # chance a real crop's hand is pasted on another
                                                   # background (dirnet.data.compose); batch level
     cutout_prob: float = 0.0                      # chance of a random occluder over part of the hand
+    randconv_prob: float = 0.0                    # chance of a random convolution of the crop (real
+                                                  # and rendered; dirnet.data.compose); batch level
 
 
 # Evaluation: the plain centred crop.
 NO_AUGMENT = AugmentConfig(rotation_deg=0.0, scale=(1.0, 1.0), shift=0.0, colour=0.0,
-                           blur_prob=0.0, noise_prob=0.0, background_prob=0.0, cutout_prob=0.0)
+                           blur_prob=0.0, noise_prob=0.0, background_prob=0.0, cutout_prob=0.0,
+                           randconv_prob=0.0)
 
 
 @dataclass(frozen=True)

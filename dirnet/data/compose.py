@@ -1,5 +1,5 @@
-"""Batch-level augmentations of real hand crops that break memorised scenes: the hand pasted on
-another background, and occluders over part of the hand.
+"""Batch-level augmentations of hand crops that break memorised scenes: the hand pasted on another
+background, occluders over part of the hand, and random convolutions of the whole crop.
 
 The hand's silhouette comes from its 2D labels alone (no segmentation): capsules along every bone
 and from the wrist to each finger's base cover the fingers and the palm. It includes a thin rim of
@@ -12,7 +12,9 @@ import torch
 from dirnet.data.backgrounds import BackgroundBank, procedural_backgrounds, shape_alpha
 from dirnet.hand.skeleton import PARENTS
 
-__all__ = ["skeleton_alpha", "paste_on_backgrounds", "cut_out", "random_backgrounds"]
+__all__ = ["skeleton_alpha", "paste_on_backgrounds", "cut_out", "random_backgrounds", "random_convolution"]
+
+_RANDCONV_SIZES = (1, 3, 5)  # kernel sides: colour mixing alone, then local texture at two scales
 
 # Bones (child, parent) plus links between the fingers' bases, which close the palm.
 _SEGMENTS = tuple((j, p) for j, p in enumerate(PARENTS) if p >= 0) + ((5, 9), (9, 13), (13, 17), (2, 5))
@@ -111,4 +113,37 @@ def cut_out(images: torch.Tensor, joints2d: torch.Tensor, prob: float, gen: torc
     alpha = shape_alpha(centre, radius, res, gen)[:, None]
     out = images.clone()
     out[idx] = (1 - alpha) * images[idx] + alpha * random_backgrounds(n, res, gen, bank)
+    return out
+
+
+def random_convolution(images: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
+    """RandConv (Xu et al., "Robust and Generalizable Visual Representation Learning via Random
+    Convolutions", ICLR 2021): a random share of the crops goes through a random convolution of
+    their own (one kernel side per call, He-normal weights), blended with the crop by a random
+    weight; the result keeps each channel's mean and spread of the crop. Shapes stay, the
+    texture and colour mixing that could name a person, skin or camera change every time.
+
+    Args:
+        images: (B, 3, R, R) RGB in [0, 1].
+        prob: chance of each crop being convolved.
+        gen: random generator (on the images' device).
+    Returns:
+        (B, 3, R, R) new tensor in [0, 1] (or `images` when no crop was picked).
+    """
+    pick = torch.rand(images.shape[0], generator=gen, device=gen.device) < prob
+    if not pick.any():
+        return images
+    idx = pick.nonzero().squeeze(1)
+    n, channels, res = len(idx), images.shape[1], images.shape[-1]
+    side = _RANDCONV_SIZES[int(torch.randint(len(_RANDCONV_SIZES), (1,), generator=gen, device=gen.device))]
+    weight = torch.randn(n * channels, channels, side, side, generator=gen, device=gen.device) \
+        / (channels * side * side) ** 0.5
+    x = images[idx]
+    padded = torch.nn.functional.pad(x.reshape(1, n * channels, res, res), (side // 2,) * 4, mode="reflect")
+    conv = torch.nn.functional.conv2d(padded, weight, groups=n).reshape(n, channels, res, res)
+    mean, std = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True)
+    conv = (conv - conv.mean((2, 3), keepdim=True)) / conv.std((2, 3), keepdim=True).clamp_min(1e-6) * std + mean
+    blend = torch.rand(n, 1, 1, 1, generator=gen, device=gen.device)
+    out = images.clone()
+    out[idx] = (blend * x + (1 - blend) * conv).clamp(0.0, 1.0)
     return out

@@ -15,7 +15,7 @@ import torch
 
 from ..config import TrainConfig
 from ..data.backgrounds import BackgroundBank
-from ..data.compose import cut_out, paste_on_backgrounds
+from ..data.compose import cut_out, paste_on_backgrounds, random_convolution
 from ..data.dataset import MixedDataset, TensorHandDataset, make_loader
 from ..data.readers import read_samples
 from ..data.splits import select_poses, select_views, split_samples
@@ -108,7 +108,10 @@ class TrainData:
         if self.synth_count:
             parts.append(self._synth_batch(self.synth_count, self._synth_gen))
         keys = ("image", "joints2d", "joints3d", "has2d", "has3d", "valid2d")
-        return {k: torch.cat([p[k].float() for p in parts]) for k in keys}
+        batch = {k: torch.cat([p[k].float() for p in parts]) for k in keys}
+        if self.augment.randconv_prob > 0:
+            batch["image"] = random_convolution(batch["image"], self.augment.randconv_prob, self._compose_gen)
+        return batch
 
     def _compose(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Real crops on new backgrounds and behind occluders, per the augment settings."""
