@@ -9,8 +9,8 @@ from dirnet.exit_policy import ExitPolicy
 from dirnet.exits import exit_loops
 from dirnet.flops import StageFlops
 from dirnet.models.blocks import ExitGate
-from dirnet.training.gate import (GateCache, GateTrainConfig, choose_row, gate_logits, main, outcome,
-                                  rewards, sample_episodes, train_gate)
+from dirnet.training.gate import (GateCache, GateTrainConfig, choose_row, fit_gate, gate_logits, main,
+                                  outcome, rewards, sample_episodes, train_gate)
 from dirnet.weights import load_checkpoint
 from tests.conftest import write_checkpoint, write_teacher_set
 
@@ -91,25 +91,48 @@ def test_the_starting_gate_stays_unless_a_new_one_meets_the_targets():
     assert choose_row([_row(None, 0.5, 0.0), good], keep_start=True)["lambda"] is None  # start meets them best
 
 
+def test_fit_gate_judges_every_seed_and_temperature_and_loads_the_chosen_gate():
+    cache, _ = easy_and_hard_cache(256)
+    train, held = cache.subset(np.arange(0, 256, 2)), cache.subset(np.arange(1, 256, 2))
+    torch.manual_seed(0)
+    gate = ExitGate(16, 64)
+    with torch.no_grad():  # the start runs every loop: only a trained gate can meet the targets
+        gate.mlp[-1].bias.copy_(torch.tensor([-1.5, 1.5]))
+    start = {k: v.clone() for k, v in gate.state_dict().items()}
+    best, rows, tau_var = fit_gate(gate, train, held, (0.01, 0.05), GateTrainConfig(epochs=60), keep_start=True,
+                                   seeds=2, taus=(1.0, 2.0))
+    assert [(r["lambda"], r["seed"], r["tau_gate"]) for r in rows] == [
+        (None, None, 1.0), (None, None, 2.0), (0.01, 0, 1.0), (0.01, 0, 2.0), (0.01, 1, 1.0), (0.01, 1, 2.0),
+        (0.05, 0, 1.0), (0.05, 0, 2.0), (0.05, 1, 1.0), (0.05, 1, 2.0)]
+    assert best["meets_target"] and best["lambda"] is not None
+    assert best["margin"] == max(r["margin"] for r in rows)
+    # The gate now in `gate` is the chosen one: judged again at the chosen tau_gate, the same outcome.
+    again = exit_loops(ExitPolicy("gate", tau_gate=best["tau_gate"], max_loops=LOOPS), held.mean_var,
+                       gate_logits(gate, held))
+    assert again.mean() == pytest.approx(best["loops"])
+    assert any(not torch.equal(v, start[k]) for k, v in gate.state_dict().items())
+    assert tau_var > 0
+
+
 def test_cli_trains_the_gate_only(tmp_path, capsys):
     weights = write_checkpoint(tmp_path / "w")
     data = write_teacher_set(tmp_path / "teacher", n=8)
     out = tmp_path / "gated"
     assert main(["--weights", str(weights), "--data", f"teacher:{data}", "--out", str(out),
-                 "--lam", "0.01", "--epochs", "3", "--val-fraction", "0.25"]) == 0
+                 "--lam", "0.01", "--seeds", "1", "--tau-gate", "1.5", "--epochs", "3", "--val-fraction", "0.25"]) == 0
     printed = capsys.readouterr().out
-    assert "lambda" in printed and "chose lambda=0.01" in printed
+    assert "lambda" in printed and "chose lambda=0.01, seed 0, tau_gate 1.5" in printed
     before, _ = load_checkpoint(weights)
     after, meta = load_checkpoint(out)
     changed = {k for k, v in after.state_dict_without_hand().items()
                if not torch.equal(v, before.state_dict_without_hand()[k])}
     assert changed and all(k.startswith("gate.") for k in changed)
-    assert meta["defaults"]["exit_mode"] == "gate" and meta["defaults"]["tau_gate"] == 1.0
+    assert meta["defaults"]["exit_mode"] == "gate" and meta["defaults"]["tau_gate"] == 1.5
     assert meta["defaults"]["tau_var"] > 0
     training = meta["gate_training"]
     assert training["lambda"] == 0.01 and training["held_out_samples"] == 2
-    (row,) = training["results"]  # one row per lambda tried, as printed
-    assert row["lambda"] == 0.01 and 1.0 <= row["loops"] <= 3.0 and isinstance(row["meets_target"], bool)
+    (row,) = training["results"]  # one row per lambda, seed and tau_gate tried, as printed
+    assert (row["lambda"], row["seed"], row["tau_gate"]) == (0.01, 0, 1.5) and 1.0 <= row["loops"] <= 3.0 and isinstance(row["meets_target"], bool)
     assert all(math.isfinite(row[k]) for k in ("gflops", "gflops_saving", "err2d", "final_return"))
 
 

@@ -44,7 +44,7 @@ from ..flops import count_stage_flops
 from ..io import publish_folder, temp_folder_beside
 from ..models.dirnet import DIRNet
 from ..training.data import TrainData
-from ..training.gate import GateCache, GateTrainConfig, fit_gate, gate_logits
+from ..training.gate import DEFAULT_TAU_GATES, GateCache, GateTrainConfig, fit_gate, gate_logits
 from ..training.loop import Stage, configure_stage, cosine_decay, train_step
 from ..weights import checkpoint_paths, load_checkpoint, save_checkpoint
 from .anchor import make_anchor
@@ -258,24 +258,26 @@ def _blend(model: DIRNet, start: dict[str, torch.Tensor], val_source, start_err:
             "keep_gain": cfg.keep_gain, "held_out_err2d": {f"{a:.1f}": round(e, 3) for a, e in errors.items()}}
 
 
-def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[str, Score], dict, float]:
+def _refit_gate(model: DIRNet, fit_source, val_source, seed: int) -> tuple[dict[str, Score], dict, dict]:
     """Retrain the gate on the fine-tuned model's outputs for the user's frames (judged on the
-    held-out slice; the base model's gate stays unless a new one meets the targets); returns those two
-    sources' scores with the chosen gate, its record and tau_var."""
+    held-out slice at each default tau_gate; the base model's gate stays unless a new one meets the
+    targets); returns those two sources' scores with the chosen gate, its record and the exit defaults."""
     stage = count_stage_flops(model)
     _, fit_table = score(model, fit_source, 1.0)
     _, val_table = score(model, val_source, 1.0)
     caches = [GateCache.from_table(t, stage) for t in (fit_table, val_table)]
     model.gate.requires_grad_(True)  # the fine-tune froze it (dirnet.training.loop.configure_stage)
-    best, rows, tau_var = fit_gate(model.gate, *caches, cfg=GateTrainConfig(seed=seed), keep_start=True)
-    scores = {name: score_table(replace(table, gate_logits=gate_logits(model.gate, cache)), model, 1.0)
+    best, rows, tau_var = fit_gate(model.gate, *caches, cfg=GateTrainConfig(seed=seed), keep_start=True,
+                                   taus=DEFAULT_TAU_GATES)
+    scores = {name: score_table(replace(table, gate_logits=gate_logits(model.gate, cache)), model, best["tau_gate"])
               for name, table, cache in (("fine-tune frames", fit_table, caches[0]),
                                          ("held-out slice", val_table, caches[1]))}
-    record = {"lambda": best["lambda"], "kept_base_gate": best["lambda"] is None,
+    record = {"lambda": best["lambda"], "tau_gate": best["tau_gate"], "kept_base_gate": best["lambda"] is None,
               "data": "the fine-tune frames", "held_out": "the held-out slice", "results": rows,
               "train_samples": len(caches[0]), "held_out_samples": len(caches[1]),
               "meets_target": best["meets_target"]}
-    return scores, record, tau_var
+    defaults = {"exit_mode": "gate", "tau_var": tau_var, "tau_gate": best["tau_gate"], "max_loops": model.cfg.max_loops}
+    return scores, record, defaults
 
 
 def _metadata(meta: dict, base: Path, media: list[Path], cfg: FinetuneConfig, defaults: dict, gate: dict,
@@ -357,12 +359,11 @@ def finetune(cfg: FinetuneConfig, report: Callable[[FinetuneProgress], None] = l
         if blend["alpha"] == 0.0:
             problems.append("the fine-tune did not improve the held-out slice: the weights are the starting ones")
         clock.tell(None, "retraining the exit gate and scoring the new weights")
-        after, gate_record, tau_var = _refit_gate(model, fit_source, val_source, cfg.seed)
-        after.update(_score_all(model, others, 1.0))
+        after, gate_record, defaults = _refit_gate(model, fit_source, val_source, cfg.seed)
+        after.update(_score_all(model, others, defaults["tau_gate"]))
         after = {name: after[name] for name in before}
 
         clock.begin("write")
-        defaults = {"exit_mode": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
         record = {
             "frames": split.frames, "teacher": split.stats.summary(),
             "steps": steps, "samples": steps * cfg.batch_size, "synthetic_samples": steps * data.synth_count,

@@ -1,7 +1,7 @@
 """`python -m dirnet.training.gate`: train only the exit gate G by REINFORCE (paper Sec. 4.2, Eqs. 10-11).
 
     python -m dirnet.training.gate --weights W --data SPEC [--data SPEC ...] --out W_OUT
-        [--lam F] [--epochs N] [--held-out SPEC ...] [--val-fraction F]
+        [--lam F] [--seeds N] [--tau-gate T ...] [--epochs N] [--held-out SPEC ...] [--val-fraction F]
 
 SPEC as for `python -m dirnet.evaluation`. The rest of DIR-Net is frozen, so everything the gate
 needs is computed once: per sample and loop, the gate's input f = Psi_var1(h) and the errors of
@@ -19,12 +19,14 @@ plays `draws` episodes per step; b is the mean return of its other draws (a leav
 and s the spread of its draws' returns, so the signal is which actions were better for this
 sample (not how hard it is) and one learning rate fits every lambda.
 
-Without --lam, lambda is chosen by a sweep: each value trains a gate from the same start, and the
-held-out split scores it at tau_gate = 1 with the deterministic median exit of `dirnet.exits`
-(exit once prod(1 - P(EXIT)) <= 1/2). The target is >= 30% fewer GFLOPs than always running max
-loops with <= 2% higher mean 2D error, MPJPE and PA-MPJPE; the lambda with the largest relative
-margin on both targets wins (the least bad one when none meets them). tau_var is then chosen on
-the same held-out split so the variance exit runs about as many loops as the gate.
+Without --lam, lambda is chosen by a sweep: each value trains a gate from the same start (once per
+seed: REINFORCE lands on different gates from run to run), and the held-out split scores each at
+every tau_gate of --tau-gate with the deterministic median exit of `dirnet.exits` (exit once
+prod(1 - P(EXIT / tau_gate)) <= 1/2). The target is >= 30% fewer GFLOPs than always running max
+loops with <= 2% higher mean 2D error, MPJPE and PA-MPJPE; the gate and tau_gate with the largest
+relative margin on both targets win (the least bad when none meets them), and that tau_gate
+becomes the checkpoint's default. tau_var is then chosen on the same held-out split so the
+variance exit runs about as many loops as the gate.
 
 Without --held-out, a random share (--val-fraction) of the --data samples is held out. Neighbouring
 video frames are near-duplicates, so prefer the training split's own folders, e.g.
@@ -53,12 +55,16 @@ from ..models.dirnet import REFERENCE_RES
 from ..models.staged import StagedModel
 from ..weights import load_checkpoint, save_checkpoint
 
-__all__ = ["GateCache", "GateTrainConfig", "LAMBDA_SWEEP", "rewards", "sample_episodes",
+__all__ = ["GateCache", "GateTrainConfig", "LAMBDA_SWEEP", "DEFAULT_TAU_GATES", "rewards", "sample_episodes",
            "train_gate", "gate_logits", "outcome", "choose_tau_var", "choose_row", "fit_gate", "main"]
 
 # GFLOPs per unit of (px + mm) error; dense at the knee (0.1-0.2), where the GFLOPs saved fall
 # steeply as lambda grows.
 LAMBDA_SWEEP = (0.001, 0.003, 0.01, 0.03, 0.1, 0.125, 0.15, 0.175, 0.2, 0.3, 1.0)
+# Default temperatures judged per gate. Above 1 the survival product falls faster after the first
+# loop, so a gate that spends the error budget well but saves a little short of the target can be
+# moved along its own curve without retraining (the window's slider moves it further).
+DEFAULT_TAU_GATES = (1.0, 1.5, 2.0, 3.0)
 TARGET_SAVING = 0.30  # fraction of GFLOPs saved against max loops
 TARGET_LOSS = 0.02  # largest relative increase of mean 2D error, MPJPE and PA-MPJPE
 
@@ -228,36 +234,41 @@ def choose_tau_var(cache: GateCache, target_loops: float) -> float:
 
 def choose_row(rows: list[dict], keep_start: bool = False) -> dict:
     """The gate to keep of the judged `rows`: the largest relative margin on both targets, the
-    least bad when none meets them. With `keep_start`, rows[0] is the starting gate and stays unless
-    another row meets both targets: a few hundred samples of one person can train gates that are
-    worse elsewhere, or that never exit and pass for the least bad on a short held-out slice."""
+    least bad when none meets them. With `keep_start`, the rows of the starting gate (lambda None)
+    stay unless another row meets both targets: a few hundred samples of one person can train gates
+    that are worse elsewhere, or that never exit and pass for the least bad on a short held-out slice."""
     if keep_start:
-        rows = [r for r in rows if r["meets_target"]] or rows[:1]
+        rows = [r for r in rows if r["meets_target"]] or [r for r in rows if r["lambda"] is None]
     return max(rows, key=lambda r: r["margin"])
 
 
 def fit_gate(gate: ExitGate, cache: GateCache, held: GateCache, lambdas: tuple[float, ...] = LAMBDA_SWEEP,
-             cfg: GateTrainConfig = GateTrainConfig(), progress: bool = False, keep_start: bool = False
-             ) -> tuple[dict, list[dict], float]:
-    """Train a copy of `gate` per lambda on `cache`, judge each on `held`, and load the best into
-    `gate` (`choose_row`). With `keep_start` the starting gate (an already trained one) is judged
-    too, as the row with lambda None.
+             cfg: GateTrainConfig = GateTrainConfig(), progress: bool = False, keep_start: bool = False,
+             seeds: int = 1, taus: tuple[float, ...] = (1.0,)) -> tuple[dict, list[dict], float]:
+    """Train a copy of `gate` per lambda and seed (cfg.seed, cfg.seed + 1, ...) on `cache`, judge
+    each on `held` at every tau_gate of `taus`, and load the best into `gate` (`choose_row`). With
+    `keep_start` the starting gate (an already trained one) is judged too, in the rows with lambda None.
 
     Returns:
-        (the best row, every row: lambda, final_return and the held-out outcome, the tau_var whose
-        variance exit runs about as many loops on `held` as the chosen gate).
+        (the best row, every row: lambda, seed, tau_gate, final_return and the held-out outcome,
+        the tau_var whose variance exit runs about as many loops on `held` as the chosen gate).
     """
+    def judged(trained: ExitGate, **row) -> list[dict]:
+        logits = gate_logits(trained, held)
+        return [{**row, "tau_gate": tau, **_judge(held, logits, tau)} for tau in taus]
+
     rows, gates = [], {}
     if keep_start:
-        rows.append({"lambda": None, "final_return": None, **_judge(held, gate_logits(gate, held))})
+        rows += judged(gate, **{"lambda": None, "seed": None, "final_return": None})
     for lam in lambdas:
-        trained = copy.deepcopy(gate)
-        history = train_gate(trained, cache, lam, cfg, progress=progress)
-        gates[lam] = trained
-        rows.append({"lambda": lam, "final_return": history[-1], **_judge(held, gate_logits(trained, held))})
+        for seed in range(cfg.seed, cfg.seed + seeds):
+            trained = copy.deepcopy(gate)
+            history = train_gate(trained, cache, lam, replace(cfg, seed=seed), progress=progress)
+            gates[lam, seed] = trained
+            rows += judged(trained, **{"lambda": lam, "seed": seed, "final_return": history[-1]})
     best = choose_row(rows, keep_start)
     if best["lambda"] is not None:
-        gate.load_state_dict(gates[best["lambda"]].state_dict())
+        gate.load_state_dict(gates[best["lambda"], best["seed"]].state_dict())
     return best, rows, choose_tau_var(held, best["loops"])
 
 
@@ -287,10 +298,10 @@ def _cache(model: StagedModel, specs: list[str], stage: StageFlops, batch_size: 
 
 
 def _print_sweep(rows: list[dict]) -> None:
-    print(f"{'lambda':>8} {'loops':>6} {'GFLOPs':>7} {'saved':>7} {'2D c256':>8} {'MPJPE':>7} "
-          f"{'PA':>7} {'err +':>7}  target")
+    print(f"{'lambda':>8} {'seed':>4} {'tau_gate':>8} {'loops':>6} {'GFLOPs':>7} {'saved':>7} {'2D c256':>8} "
+          f"{'MPJPE':>7} {'PA':>7} {'err +':>7}  target")
     for r in rows:
-        print(f"{r['lambda']:>8g} {r['loops']:>6.2f} {r['gflops']:>7.3f} {100 * r['gflops_saving']:>6.1f}% "
+        print(f"{r['lambda']:>8g} {r['seed']:>4} {r['tau_gate']:>8g} {r['loops']:>6.2f} {r['gflops']:>7.3f} {100 * r['gflops_saving']:>6.1f}% "
               f"{r['err2d']:>8.2f} {r['err3d']:>7.2f} {r['pa']:>7.2f} {100 * r['error_increase']:>6.2f}%  "
               f"{'met' if r['meets_target'] else '-'}")
 
@@ -302,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", action="append", required=True, metavar="SPEC", help="as for dirnet.evaluation")
     p.add_argument("--out", type=Path, required=True, help="output checkpoint stem")
     p.add_argument("--lam", type=float, default=None, help=f"lambda of Eq. 11 (default: sweep {LAMBDA_SWEEP})")
+    p.add_argument("--seeds", type=int, default=2, help="gates trained per lambda, from seeds --seed, --seed + 1, ...")
+    p.add_argument("--tau-gate", type=float, nargs="+", default=list(DEFAULT_TAU_GATES),
+                   help="default temperatures judged per gate (the best becomes the checkpoint's default)")
     p.add_argument("--epochs", type=int, default=GateTrainConfig.epochs)
     p.add_argument("--held-out", action="append", default=None, metavar="SPEC",
                    help="held-out data for choosing lambda and tau_var (default: a split of --data)")
@@ -331,21 +345,25 @@ def main(argv: list[str] | None = None) -> int:
         cache, held = cache.subset(train_idx), cache.subset(held_idx)
     cfg = GateTrainConfig(epochs=a.epochs, seed=a.seed)
     lambdas = (a.lam,) if a.lam is not None else LAMBDA_SWEEP
-    best, rows, tau_var = fit_gate(model.gate, cache, held, lambdas, cfg, progress=True)
+    best, rows, tau_var = fit_gate(model.gate, cache, held, lambdas, cfg, progress=True, seeds=a.seeds,
+                                   taus=tuple(a.tau_gate))
     print(f"\ngate training on {len(cache)} samples, judged on {len(held)} held-out samples "
-          f"(tau_gate 1, deterministic median exit; target: >= {100 * TARGET_SAVING:.0f}% GFLOPs saved, "
+          f"(deterministic median exit; target: >= {100 * TARGET_SAVING:.0f}% GFLOPs saved, "
           f"<= {100 * TARGET_LOSS:.0f}% error increase)")
     _print_sweep(rows)
     metadata = {k: v for k, v in meta.items() if k not in ("format", "config", "hand_model")}
-    metadata["defaults"] = {"exit_mode": "gate", "tau_var": tau_var, "tau_gate": 1.0, "max_loops": model.cfg.max_loops}
+    metadata["defaults"] = {"exit_mode": "gate", "tau_var": tau_var, "tau_gate": best["tau_gate"],
+                            "max_loops": model.cfg.max_loops}
     metadata["gate_training"] = {
-        "lambda": best["lambda"], "data": a.data, "held_out": a.held_out or f"random {a.val_fraction} of data",
-        "epochs": cfg.epochs, "draws": cfg.draws, "lr": cfg.lr, "seed": cfg.seed,
+        "lambda": best["lambda"], "seed": best["seed"], "tau_gate": best["tau_gate"], "data": a.data,
+        "held_out": a.held_out or f"random {a.val_fraction} of data",
+        "epochs": cfg.epochs, "draws": cfg.draws, "lr": cfg.lr, "seeds": list(range(cfg.seed, cfg.seed + a.seeds)),
         "baseline": "per-sample leave-one-out mean over draws, divided by the draws' std",
         "results": rows,
         "train_samples": len(cache), "held_out_samples": len(held)}
     save_checkpoint(model, a.out, metadata)
-    print(f"\nchose lambda={best['lambda']:g} ({'meets' if best['meets_target'] else 'MISSES'} the target); "
+    print(f"\nchose lambda={best['lambda']:g}, seed {best['seed']}, tau_gate {best['tau_gate']:g} "
+          f"({'meets' if best['meets_target'] else 'MISSES'} the target); "
           f"tau_var={tau_var:.4g} gives about the same mean loops ({best['loops']:.2f}); wrote {a.out}")
     return 0
 
