@@ -28,10 +28,11 @@ _RESOLUTIONS = ("640x480", "1280x720", "1920x1080")
 _EXIT_LABELS = {"gate": "Gate G", "variance": "Variance τ_var", "none": "None (all loops)"}
 # Slider spans around the weights' own defaults. Measured with `python tools/exit_sweep.py` (and
 # the demo): mean loops move over tau_gate 0.3-6 on the ASL clip and 2-26 on the demo, and over
-# tau_var 0.6x-4x the shipped default; outside these the loop count no longer changes (below
-# tau_gate 1 they barely move: the shipped gate's choice is already hard).
+# tau_var 0.25x-2.5x the shipped default (133; at 2.5x every crop exits after one loop); outside
+# these the loop count no longer changes (below tau_gate 1 they barely move: the shipped gate's
+# choice is already hard).
 _TAU_GATE_SPAN = (1.0, 26.0)
-_TAU_VAR_SPAN = (0.6, 4.0)
+_TAU_VAR_SPAN = (0.25, 2.5)
 
 _TIPS = {
     "source": "What to track: a camera, the built-in demo (an animated hand), a video file or a folder "
