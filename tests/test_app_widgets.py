@@ -130,9 +130,9 @@ def test_control_panel_emits_live_setting_changes(qtbot):
     panel.tau_gate.set_value(1e3)
     assert panel.tau_gate.value() == pytest.approx(26.0, rel=0.01)
     panel.tau_var.set_value(1e-3)
-    assert panel.tau_var.value() == pytest.approx(36.0, rel=0.01)
+    assert panel.tau_var.value() == pytest.approx(15.0, rel=0.01)
     panel.tau_var.set_value(1e6)
-    assert panel.tau_var.value() == pytest.approx(240.0, rel=0.01)
+    assert panel.tau_var.value() == pytest.approx(150.0, rel=0.01)
     assert panel.source_combo.findData("demo") >= 0
     with qtbot.waitSignal(panel.record_toggled) as sig:
         panel.record_button.click()
